@@ -1,0 +1,60 @@
+// The seam between the gateway and each provider wire format.
+//
+// An adapter takes a canonical ChatRequest and one deployment, performs the upstream call, and
+// delivers canonical events to a sink. It never writes to the client and never touches quotas.
+// Providers that speak the same wire format share an adapter and differ only in YAML.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "infergate/api/chat.hpp"
+#include "infergate/api/sink.hpp"
+#include "infergate/config/config.hpp"
+
+namespace infergate::adapters {
+
+class HttpClient;
+
+// One resolved deployment: which provider, which upstream model id.
+struct Target {
+  const config::ProviderConfig* provider = nullptr;
+  std::string upstream_model;
+};
+
+// What the gateway hands every call: per-I/O-thread resources and request identity.
+struct CallContext {
+  HttpClient* http = nullptr;      // this I/O thread's upstream client and pools
+  std::string request_id;          // also sent upstream as x-request-id
+  std::chrono::steady_clock::time_point deadline;  // whole-request deadline
+};
+
+// How one attempt ended.
+struct AttemptResult {
+  bool ok = false;
+  api::Error error;       // when !ok; error.retryable says whether another deployment may help
+  api::Usage usage;       // tokens as reported (or counted) for this attempt
+  int upstream_status = 0;
+};
+
+class Adapter {
+ public:
+  virtual ~Adapter() = default;
+
+  // Runs one attempt against `target`, delivering events to `sink` in order. Cancellation of the
+  // awaiting coroutine (client gone) must abort the upstream call promptly and discard its
+  // connection. Before sink.committed(), a failure must deliver no error event to the sink (the
+  // gateway may try the next deployment); after it, the adapter delivers an error event.
+  virtual boost::asio::awaitable<AttemptResult> chat(const api::ChatRequest& request,
+                                                     const Target& target, CallContext& ctx,
+                                                     api::EventSink& sink) = 0;
+};
+
+// Explicit registry (no static initialisers): the adapter for a provider type, or nullptr.
+std::unique_ptr<Adapter> make_adapter(const config::ProviderConfig& provider);
+
+}  // namespace infergate::adapters
