@@ -1,7 +1,9 @@
 # Build warnings are errors for the project's own code. Third-party headers come in as SYSTEM.
 function(infergate_warnings target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wshadow=local -Wnon-virtual-dtor
-                                           -Wno-missing-field-initializers -Werror)
+                                           -Wno-missing-field-initializers -Werror
+                                           # GCC 12 misreads Asio's coroutine frame allocator.
+                                           -Wno-mismatched-new-delete)
 endfunction()
 
 # A GoogleTest executable registered with CTest. Usage:
@@ -40,5 +42,28 @@ function(infergate_component)
   endif()
   if(INFERGATE_BUILD_TESTS AND tests)
     infergate_test(NAME ${C_NAME}_test SOURCES ${tests} LIBS ${C_NAME} ${C_TEST_LIBS})
+  endif()
+endfunction()
+
+# Fuzz targets implement LLVMFuzzerTestOneInput. With clang and -DINFERGATE_LIBFUZZER=ON they link
+# libFuzzer for open-ended runs; otherwise they link tests/fuzz/fuzz_driver.cpp, which replays the
+# seed corpus and a bounded number of deterministic mutations, as a CTest test.
+#   infergate_fuzz_target(NAME fuzz_x SOURCES x_fuzz.cpp LIBS lib CORPUS dir)
+option(INFERGATE_LIBFUZZER "Link fuzz targets with libFuzzer (clang only)" OFF)
+function(infergate_fuzz_target)
+  if(NOT INFERGATE_BUILD_TESTS)
+    return()
+  endif()
+  cmake_parse_arguments(F "" "NAME;CORPUS" "SOURCES;LIBS" ${ARGN})
+  add_executable(${F_NAME} ${F_SOURCES})
+  infergate_warnings(${F_NAME})
+  target_link_libraries(${F_NAME} PRIVATE ${F_LIBS})
+  if(INFERGATE_LIBFUZZER)
+    target_compile_options(${F_NAME} PRIVATE -fsanitize=fuzzer)
+    target_link_options(${F_NAME} PRIVATE -fsanitize=fuzzer)
+  else()
+    target_link_libraries(${F_NAME} PRIVATE infergate_fuzz_driver)
+    add_test(NAME ${F_NAME} COMMAND ${F_NAME} --iterations=20000 ${F_CORPUS})
+    set_tests_properties(${F_NAME} PROPERTIES TIMEOUT 300)
   endif()
 endfunction()

@@ -2,14 +2,27 @@
 //
 // Loaded once from YAML at the edge (load_file); components only ever see a validated Config.
 // Every problem found is reported with file, line, column and the key's path.
+//
+// Conventions of the loader (see config/examples/full.yaml for the annotated schema):
+// - Unknown keys, wrong types, out-of-range numbers and dangling references are errors; every
+//   error is collected, none stops the others.
+// - `${NAME}` in any scalar value is replaced by the environment variable NAME (missing = error);
+//   `$${` stands for a literal `${`. Values that came from the environment are never printed.
+// - Relative paths of files the gateway reads (tls cert/key, ca_file, local model_path) are
+//   resolved against the directory of the config file and stored resolved; paths it writes
+//   (port_file, access_log) are kept as written (relative to the working directory).
+// - base_url is stored without trailing slashes, with the scheme in lower case.
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace infergate::config {
@@ -125,8 +138,29 @@ struct LoadResult {
   std::vector<Diagnostic> errors;   // every problem found, in file order
 };
 
+// Reads and validates a config file (at most kMaxConfigBytes).
 LoadResult load_file(const std::string& path, const EnvLookup& env = process_env());
+// Validates YAML text; file_name names it in diagnostics and its directory anchors relative paths.
 LoadResult load_string(const std::string& yaml, const std::string& file_name,
                        const EnvLookup& env = process_env());
+
+inline constexpr std::size_t kMaxConfigBytes = 16 * 1024 * 1024;
+
+// The value parsers the loader uses, for other components (admin API, CLI).
+// "250ms", "30s", "2m", "1h" or a plain integer of milliseconds; nullopt when malformed/overflowing.
+std::optional<Millis> parse_duration(std::string_view text);
+// "16KiB", "4MiB", "1GiB", "512B" or a plain integer of bytes; nullopt when malformed/overflowing.
+std::optional<std::uint64_t> parse_size(std::string_view text);
+
+// A provider's base URL, split: http(s)://host[:port][/path], no user info, query or fragment.
+struct BaseUrl {
+  bool https = false;
+  std::string host;         // IPv6 literals without brackets
+  std::uint16_t port = 0;   // explicit, else 80 / 443
+  std::string path;         // "" or "/v1" (never a trailing slash)
+  std::string normalized;   // scheme://host[:port]path as stored in ProviderConfig::base_url
+};
+// nullopt when `url` is not acceptable; *why (when given) then says what is wrong.
+std::optional<BaseUrl> parse_base_url(std::string_view url, std::string* why = nullptr);
 
 }  // namespace infergate::config

@@ -1,0 +1,34 @@
+// The adapter for providers that speak OpenAI's chat/completions wire format (OpenAI, Together,
+// Groq, Fireworks, DeepInfra, vLLM, llama.cpp server, ...): the codec plus the upstream call.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "infergate/adapters/adapter.hpp"
+#include "infergate/adapters/http_client.hpp"
+
+namespace infergate::adapters {
+
+class OpenAiAdapter final : public Adapter {
+ public:
+  static constexpr std::size_t kMaxResponseBytes = 64 * 1024 * 1024;  // non-streaming body
+  static constexpr std::size_t kMaxErrorBodyBytes = 64 * 1024;        // error bodies, read for
+                                                                       // their message
+  static constexpr std::size_t kMaxEventBytes = 4 * 1024 * 1024;      // one SSE event
+
+  // Parses the provider's base_url once; a bad URL makes every call fail (retryably).
+  explicit OpenAiAdapter(const config::ProviderConfig& provider);
+
+  boost::asio::awaitable<AttemptResult> chat(const api::ChatRequest& request, const Target& target,
+                                             CallContext& ctx, api::EventSink& sink) override;
+
+ private:
+  const config::ProviderConfig* provider_;
+  std::string base_url_;  // what endpoint_ was parsed from
+  Endpoint endpoint_;
+  std::string target_;    // request target of chat/completions
+  bool url_ok_ = false;
+};
+
+}  // namespace infergate::adapters

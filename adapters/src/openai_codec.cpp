@@ -1,0 +1,454 @@
+#include "infergate/adapters/openai_codec.hpp"
+
+#include <chrono>
+
+#include <nlohmann/json.hpp>
+
+#include "infergate/adapters/upstream_error.hpp"
+
+namespace infergate::adapters::openai {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::int64_t kMaxTokenCount = 1'000'000'000'000;  // clamp for upstream token counts
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+// Appends `s` as a JSON string literal. Keys and ids here come from parsed JSON or validated
+// config, so they are valid UTF-8; only escaping is needed.
+void append_json_string(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20) {
+      out += "\\u00";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += ch;
+    }
+  }
+  out += '"';
+}
+
+const json* member(const json& obj, std::string_view key) {
+  if (!obj.is_object()) return nullptr;
+  auto it = obj.find(key);
+  return it == obj.end() ? nullptr : &*it;
+}
+
+std::string_view string_member(const json& obj, std::string_view key) {
+  const json* v = member(obj, key);
+  return v && v->is_string() ? std::string_view(v->get_ref<const std::string&>())
+                             : std::string_view{};
+}
+
+// An integer member (floats with an integral value accepted: some servers emit 12.0).
+bool int_member(const json& obj, std::string_view key, std::int64_t& out) {
+  const json* v = member(obj, key);
+  if (!v) return false;
+  if (v->is_number_unsigned()) {
+    const auto u = v->get<std::uint64_t>();
+    out = u > static_cast<std::uint64_t>(kMaxTokenCount) ? kMaxTokenCount
+                                                         : static_cast<std::int64_t>(u);
+    return true;
+  }
+  if (v->is_number_integer()) {
+    out = v->get<std::int64_t>();
+    return true;
+  }
+  if (v->is_number_float()) {
+    const double d = v->get<double>();
+    if (!(d >= -1e15 && d <= 1e15)) return false;  // also rejects NaN
+    out = static_cast<std::int64_t>(d);
+    return true;
+  }
+  return false;
+}
+
+std::int64_t clamp_count(std::int64_t v) {
+  return v < 0 ? 0 : (v > kMaxTokenCount ? kMaxTokenCount : v);
+}
+
+api::Usage parse_usage(const json& u) {
+  api::Usage usage;
+  usage.reported = true;
+  std::int64_t v = 0;
+  if (int_member(u, "prompt_tokens", v)) usage.prompt_tokens = clamp_count(v);
+  if (int_member(u, "completion_tokens", v)) usage.completion_tokens = clamp_count(v);
+  if (const json* d = member(u, "prompt_tokens_details"); d && int_member(*d, "cached_tokens", v))
+    usage.cached_tokens = clamp_count(v);
+  return usage;
+}
+
+api::Error malformed(std::string_view what) {
+  api::Error e = api::Error::make(api::ErrorKind::upstream, std::string(what), {},
+                                  "upstream_malformed");
+  e.retryable = true;
+  return e;
+}
+
+// The error an upstream `error` member describes (object or bare string).
+api::Error error_from_json(const json& e, std::string_view secret) {
+  if (e.is_string())
+    return error_from_object(scrub_message(e.get_ref<const std::string&>(), secret), "", "");
+  std::string code;
+  if (const json* c = member(e, "code"); c) {
+    if (c->is_string()) code = c->get<std::string>();
+    else if (c->is_number_integer()) code = std::to_string(c->get<std::int64_t>());
+  }
+  return error_from_object(scrub_message(string_member(e, "message"), secret),
+                           string_member(e, "type"), code);
+}
+
+// Index of a choice or tool call: the `index` member, else the position. -1 when out of range.
+int index_of(const json& obj, std::size_t position, int limit) {
+  std::int64_t idx = static_cast<std::int64_t>(position);
+  if (const json* v = member(obj, "index"); v && !v->is_null() && !int_member(obj, "index", idx))
+    return -1;
+  return idx >= 0 && idx < limit ? static_cast<int>(idx) : -1;
+}
+
+api::Event make_event(api::Event::Type type, int choice) {
+  api::Event ev;
+  ev.type = type;
+  ev.choice = choice;
+  return ev;
+}
+
+void append_start(const json& j, std::vector<api::Event>& out) {
+  api::Event ev = make_event(api::Event::Type::start, 0);
+  ev.text = string_member(j, "id");
+  ev.model = string_member(j, "model");
+  std::int64_t created = 0;
+  if (int_member(j, "created", created) && created > 0) ev.created = created;
+  out.push_back(std::move(ev));
+}
+
+// reasoning_content (DeepSeek, vLLM) or reasoning (OpenRouter, Groq).
+std::string_view reasoning_of(const json& msg) {
+  auto r = string_member(msg, "reasoning_content");
+  return r.empty() ? string_member(msg, "reasoning") : r;
+}
+
+// A tool call's `arguments`: a JSON text; a few servers send an object instead.
+std::string arguments_of(const json& fn) {
+  const json* a = member(fn, "arguments");
+  if (!a || a->is_null()) return {};
+  if (a->is_string()) return a->get<std::string>();
+  return a->dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// (a) request
+
+void encode_request_body(const api::ChatRequest& request, std::string_view upstream_model,
+                         std::string& out) {
+  // nlohmann's serializer writes straight into `out`: no copy of the (possibly large) message
+  // tree, no intermediate string per field.
+  nlohmann::detail::serializer<json> ser(nlohmann::detail::output_adapter<char, std::string>(out),
+                                         ' ', json::error_handler_t::replace);
+  bool first = true;
+  auto key = [&](std::string_view k) {
+    out += first ? '{' : ',';
+    first = false;
+    append_json_string(out, k);
+    out += ':';
+  };
+  const json& body = request.body;
+  const json* stream_options = nullptr;
+  if (body.is_object()) {
+    for (auto it = body.begin(); it != body.end(); ++it) {
+      const std::string& k = it.key();
+      if (k == "model" || k == "stream") continue;
+      if (k == "stream_options" && request.stream) {
+        stream_options = &it.value();
+        continue;
+      }
+      key(k);
+      ser.dump(it.value(), false, false, 0);
+    }
+  }
+  key("model");
+  append_json_string(out, upstream_model);
+  if (request.stream) {
+    key("stream");
+    out += "true";
+    key("stream_options");
+    out += '{';
+    if (stream_options && stream_options->is_object()) {
+      for (auto it = stream_options->begin(); it != stream_options->end(); ++it) {
+        if (it.key() == "include_usage") continue;
+        append_json_string(out, it.key());
+        out += ':';
+        ser.dump(it.value(), false, false, 0);
+        out += ',';
+      }
+    }
+    out += "\"include_usage\":true}";
+  } else if (member(body, "stream")) {
+    key("stream");
+    out += "false";
+  }
+  out += '}';
+}
+
+void request_headers(const config::ProviderConfig& provider, bool stream,
+                     std::string_view request_id, const HeaderSink& add) {
+  // The provider's own headers win over the defaults (e.g. Azure's api-key instead of a bearer
+  // token); those that belong to the transport are dropped.
+  auto provider_sets = [&](std::string_view name) {
+    for (const auto& [k, v] : provider.headers)
+      if (iequals(k, name)) return true;
+    return false;
+  };
+  if (!provider.api_key.empty() && !provider_sets("authorization")) {
+    std::string auth;
+    auth.reserve(7 + provider.api_key.size());
+    auth += "Bearer ";
+    auth += provider.api_key;
+    add("Authorization", auth);
+  }
+  for (const auto& [k, v] : provider.headers) {
+    if (iequals(k, "host") || iequals(k, "content-length") || iequals(k, "transfer-encoding") ||
+        iequals(k, "connection"))
+      continue;
+    add(k, v);
+  }
+  if (!provider_sets("content-type")) add("Content-Type", "application/json");
+  if (!provider_sets("accept")) add("Accept", stream ? "text/event-stream" : "application/json");
+  if (!request_id.empty() && !provider_sets("x-request-id")) add("x-request-id", request_id);
+}
+
+// ---------------------------------------------------------------------------------------------
+// (b) whole response
+
+bool decode_completion(std::string_view body, std::vector<api::Event>& out, api::Error& err,
+                       std::string_view secret) {
+  const json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    err = malformed("upstream returned malformed JSON");
+    return false;
+  }
+  if (const json* e = member(j, "error"); e && !e->is_null()) {
+    err = error_from_json(*e, secret);
+    return false;
+  }
+  const json* choices = member(j, "choices");
+  if (!choices || !choices->is_array()) {
+    err = malformed("upstream response has no choices");
+    return false;
+  }
+  append_start(j, out);
+  for (std::size_t pos = 0; pos < choices->size(); ++pos) {
+    const json& c = (*choices)[pos];
+    const int idx = index_of(c, pos, kMaxChoices);
+    if (!c.is_object() || idx < 0) {
+      err = malformed("upstream response has an invalid choice");
+      return false;
+    }
+    if (const json* msg = member(c, "message"); msg && msg->is_object()) {
+      if (auto r = reasoning_of(*msg); !r.empty()) {
+        auto ev = make_event(api::Event::Type::reasoning, idx);
+        ev.text = r;
+        out.push_back(std::move(ev));
+      }
+      if (const json* content = member(*msg, "content"); content && content->is_string()) {
+        auto ev = make_event(api::Event::Type::text, idx);
+        ev.text = content->get<std::string>();
+        out.push_back(std::move(ev));
+      }
+      if (const json* calls = member(*msg, "tool_calls"); calls && calls->is_array()) {
+        for (std::size_t k = 0; k < calls->size(); ++k) {
+          const json& tc = (*calls)[k];
+          const int tidx = index_of(tc, k, kMaxToolCalls);
+          if (!tc.is_object() || tidx < 0) {
+            err = malformed("upstream response has an invalid tool call");
+            return false;
+          }
+          auto ev = make_event(api::Event::Type::tool_call, idx);
+          ev.tool_call.index = tidx;
+          ev.tool_call.id = string_member(tc, "id");
+          if (const json* fn = member(tc, "function"); fn && fn->is_object()) {
+            ev.tool_call.name = string_member(*fn, "name");
+            ev.tool_call.arguments = arguments_of(*fn);
+          }
+          out.push_back(std::move(ev));
+        }
+      }
+    }
+    if (auto reason = string_member(c, "finish_reason"); !reason.empty()) {
+      auto ev = make_event(api::Event::Type::finish, idx);
+      ev.finish = api::finish_reason_from_openai(reason);
+      out.push_back(std::move(ev));
+    }
+  }
+  if (const json* u = member(j, "usage"); u && u->is_object()) {
+    auto ev = make_event(api::Event::Type::usage, 0);
+    ev.usage = parse_usage(*u);
+    out.push_back(std::move(ev));
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// (c) stream chunks
+
+ChunkDecoder::Status ChunkDecoder::decode(std::string_view data, std::vector<api::Event>& out,
+                                          std::string_view event_type) {
+  auto fail = [&](api::Error e) {
+    auto ev = make_event(api::Event::Type::error, 0);
+    ev.error = std::move(e);
+    out.push_back(std::move(ev));
+    return Status::error;
+  };
+  while (!data.empty() && (data.front() == ' ' || data.front() == '\n')) data.remove_prefix(1);
+  while (!data.empty() && (data.back() == ' ' || data.back() == '\n')) data.remove_suffix(1);
+  if (data == "[DONE]") {
+    saw_done_ = true;
+    flush(out);
+    return Status::done;
+  }
+  const json j = json::parse(data, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object())
+    return fail(malformed("upstream sent a malformed stream chunk"));
+  if (const json* e = member(j, "error"); e && !e->is_null())
+    return fail(error_from_json(*e, secret_));
+  if (event_type == "error") return fail(error_from_json(j, secret_));
+
+  const json* choices = member(j, "choices");
+  if (choices && !choices->is_array() && !choices->is_null())
+    return fail(malformed("upstream sent a malformed stream chunk"));
+  if (!started_) {
+    started_ = true;
+    append_start(j, out);
+  }
+  if (choices && choices->is_array()) {
+    for (std::size_t pos = 0; pos < choices->size(); ++pos) {
+      const json& c = (*choices)[pos];
+      const int idx = index_of(c, pos, kMaxChoices);
+      if (!c.is_object() || idx < 0)
+        return fail(malformed("upstream sent an invalid choice"));
+      if (const json* delta = member(c, "delta"); delta && delta->is_object()) {
+        if (auto r = reasoning_of(*delta); !r.empty()) {
+          auto ev = make_event(api::Event::Type::reasoning, idx);
+          ev.text = r;
+          out.push_back(std::move(ev));
+        }
+        if (auto content = string_member(*delta, "content"); !content.empty()) {
+          auto ev = make_event(api::Event::Type::text, idx);
+          ev.text = content;
+          out.push_back(std::move(ev));
+        }
+        if (const json* calls = member(*delta, "tool_calls"); calls && calls->is_array()) {
+          for (std::size_t k = 0; k < calls->size(); ++k) {
+            const json& tc = (*calls)[k];
+            const int tidx = index_of(tc, k, kMaxToolCalls);
+            if (!tc.is_object() || tidx < 0)
+              return fail(malformed("upstream sent an invalid tool call"));
+            auto ev = make_event(api::Event::Type::tool_call, idx);
+            ev.tool_call.index = tidx;
+            ev.tool_call.id = string_member(tc, "id");
+            if (const json* fn = member(tc, "function"); fn && fn->is_object()) {
+              ev.tool_call.name = string_member(*fn, "name");
+              ev.tool_call.arguments = arguments_of(*fn);
+            }
+            out.push_back(std::move(ev));
+          }
+        }
+      }
+      if (auto reason = string_member(c, "finish_reason"); !reason.empty()) {
+        saw_finish_ = true;
+        auto ev = make_event(api::Event::Type::finish, idx);
+        ev.finish = api::finish_reason_from_openai(reason);
+        out.push_back(std::move(ev));
+      }
+    }
+  }
+  if (const json* u = member(j, "usage"); u && u->is_object()) {
+    usage_ = parse_usage(*u);
+    usage_pending_ = true;
+  }
+  return Status::ok;
+}
+
+void ChunkDecoder::flush(std::vector<api::Event>& out) {
+  if (!usage_pending_) return;
+  usage_pending_ = false;
+  auto ev = make_event(api::Event::Type::usage, 0);
+  ev.usage = usage_;
+  out.push_back(std::move(ev));
+}
+
+// ---------------------------------------------------------------------------------------------
+// (d) errors
+
+api::Error error_from_object(std::string_view message, std::string_view type,
+                             std::string_view code) {
+  auto has = [](std::string_view s, std::string_view what) {
+    return s.find(what) != std::string_view::npos;
+  };
+  if (has(type, "auth") || has(type, "permission") || has(code, "api_key") ||
+      has(code, "auth")) {
+    api::Error e = api::Error::make(api::ErrorKind::upstream, "upstream authentication failed",
+                                    {}, "upstream_auth_failed");
+    e.retryable = true;
+    return e;
+  }
+  if (has(type, "rate_limit") || has(code, "rate_limit")) {
+    api::Error e = api::Error::make(api::ErrorKind::rate_limited, "upstream rate limit exceeded",
+                                    {}, "upstream_rate_limited");
+    e.retryable = true;
+    return e;
+  }
+  if (type == "invalid_request_error") {
+    return api::Error::make(api::ErrorKind::invalid_request,
+                            message.empty() ? std::string("upstream rejected the request")
+                                            : std::string(message));
+  }
+  std::string m = "upstream error";
+  if (!message.empty()) {
+    m += ": ";
+    m += message;
+  }
+  api::Error e = api::Error::make(api::ErrorKind::upstream, std::move(m), {}, "upstream_error");
+  e.retryable = true;
+  return e;
+}
+
+api::Error map_http_error(int status, std::string_view body, std::string_view retry_after,
+                          std::string_view api_key) {
+  std::string_view message;
+  json j;
+  if (!body.empty() && body.size() <= 64 * 1024) {
+    j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (const json* e = member(j, "error"); e) {
+      message = e->is_string() ? std::string_view(e->get_ref<const std::string&>())
+                               : string_member(*e, "message");
+    }
+    if (message.empty()) message = string_member(j, "message");
+    if (message.empty()) message = string_member(j, "detail");  // FastAPI servers (vLLM, TGI)
+  }
+  return map_status_error(status, message,
+                          parse_retry_after(retry_after, std::chrono::system_clock::now()),
+                          api_key);
+}
+
+}  // namespace infergate::adapters::openai

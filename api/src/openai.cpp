@@ -1,0 +1,462 @@
+#include "infergate/api/openai.hpp"
+
+
+namespace infergate::api::openai {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::size_t kMaxMessages = 100000;
+constexpr std::size_t kMaxStopSequences = 16;
+
+bool fail(Error& err, std::string message, std::string param) {
+  err = Error::make(ErrorKind::invalid_request, std::move(message), std::move(param),
+                    "invalid_request_error");
+  return false;
+}
+
+// A number field in [lo, hi] when present (null counts as absent).
+bool check_number(const json& body, const char* key, double lo, double hi, Error& err) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return true;
+  if (!it->is_number())
+    return fail(err, std::string("'") + key + "' must be a number", key);
+  const double v = it->get<double>();
+  if (!(v >= lo && v <= hi)) {
+    return fail(err,
+                std::string("'") + key + "' must be between " + std::to_string(lo).substr(0, 4) +
+                    " and " + std::to_string(hi).substr(0, 4),
+                key);
+  }
+  return true;
+}
+
+bool check_positive_int(const json& body, const char* key, std::int64_t max, Error& err) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return true;
+  if (!it->is_number_integer())
+    return fail(err, std::string("'") + key + "' must be an integer", key);
+  const auto v = it->get<std::int64_t>();
+  if (v < 1 || v > max)
+    return fail(err, std::string("'") + key + "' must be between 1 and " + std::to_string(max),
+                key);
+  return true;
+}
+
+bool check_content(const json& content, const std::string& where, bool may_be_null, Error& err) {
+  if (content.is_string()) return true;
+  if (content.is_null()) {
+    if (may_be_null) return true;
+    return fail(err, "'" + where + "' must not be null", where);
+  }
+  if (!content.is_array())
+    return fail(err, "'" + where + "' must be a string or an array of content parts", where);
+  std::size_t i = 0;
+  for (const auto& part : content) {
+    const std::string p = where + "[" + std::to_string(i++) + "]";
+    if (!part.is_object()) return fail(err, "'" + p + "' must be an object", p);
+    auto type = part.find("type");
+    if (type == part.end() || !type->is_string())
+      return fail(err, "'" + p + ".type' is required", p + ".type");
+    const auto& t = type->get_ref<const std::string&>();
+    if (t == "text") {
+      auto text = part.find("text");
+      if (text == part.end() || !text->is_string())
+        return fail(err, "'" + p + ".text' must be a string", p + ".text");
+    } else if (t == "image_url") {
+      auto img = part.find("image_url");
+      if (img == part.end() || !img->is_object() || !img->contains("url") ||
+          !(*img)["url"].is_string())
+        return fail(err, "'" + p + ".image_url.url' must be a string", p + ".image_url.url");
+    }
+    // Other part types (input_audio, file, refusal, ...) pass through to providers.
+  }
+  return true;
+}
+
+bool check_messages(const json& body, Error& err) {
+  auto it = body.find("messages");
+  if (it == body.end()) return fail(err, "'messages' is a required property", "messages");
+  if (!it->is_array()) return fail(err, "'messages' must be an array", "messages");
+  if (it->empty()) return fail(err, "'messages' must contain at least one message", "messages");
+  if (it->size() > kMaxMessages) return fail(err, "'messages' has too many entries", "messages");
+  std::size_t i = 0;
+  for (const auto& m : *it) {
+    const std::string p = "messages[" + std::to_string(i++) + "]";
+    if (!m.is_object()) return fail(err, "'" + p + "' must be an object", p);
+    auto role = m.find("role");
+    if (role == m.end() || !role->is_string())
+      return fail(err, "'" + p + ".role' is a required string", p + ".role");
+    const auto& r = role->get_ref<const std::string&>();
+    const bool assistant = r == "assistant";
+    if (r != "system" && r != "developer" && r != "user" && !assistant && r != "tool" &&
+        r != "function") {
+      return fail(err,
+                  "'" + p + ".role' must be one of system, developer, user, assistant, tool",
+                  p + ".role");
+    }
+    auto content = m.find("content");
+    if (content == m.end()) {
+      // Only assistant turns (e.g. with tool_calls) may leave content out.
+      if (!assistant) return fail(err, "'" + p + ".content' is required", p + ".content");
+    } else if (!check_content(*content, p + ".content", assistant, err)) {
+      return false;
+    }
+    if (r == "tool") {
+      auto id = m.find("tool_call_id");
+      if (id == m.end() || !id->is_string())
+        return fail(err, "'" + p + ".tool_call_id' is required for tool messages",
+                    p + ".tool_call_id");
+    }
+    if (auto tc = m.find("tool_calls"); tc != m.end() && !tc->is_null() && !tc->is_array())
+      return fail(err, "'" + p + ".tool_calls' must be an array", p + ".tool_calls");
+  }
+  return true;
+}
+
+void append_usage(std::string& out, const Usage& u) {
+  out += "{\"prompt_tokens\":";
+  out += std::to_string(u.prompt_tokens);
+  out += ",\"completion_tokens\":";
+  out += std::to_string(u.completion_tokens);
+  out += ",\"total_tokens\":";
+  out += std::to_string(u.prompt_tokens + u.completion_tokens);
+  out += ",\"prompt_tokens_details\":{\"cached_tokens\":";
+  out += std::to_string(u.cached_tokens);
+  out += "}}";
+}
+
+void append_finish(std::string& out, FinishReason r) {
+  if (r == FinishReason::none) {
+    out += "null";
+  } else {
+    out += '"';
+    out += to_string(r == FinishReason::error ? FinishReason::stop : r);
+    out += '"';
+  }
+}
+
+void append_tool_call(std::string& out, const ToolCallDelta& tc, bool with_index) {
+  out += '{';
+  if (with_index) {
+    out += "\"index\":";
+    out += std::to_string(tc.index);
+    out += ',';
+  }
+  if (!tc.id.empty() || !with_index) {
+    out += "\"id\":";
+    append_json_string(out, tc.id);
+    out += ",\"type\":\"function\",";
+  }
+  out += "\"function\":{";
+  if (!tc.name.empty() || !with_index) {
+    out += "\"name\":";
+    append_json_string(out, tc.name);
+    out += ',';
+  }
+  out += "\"arguments\":";
+  append_json_string(out, tc.arguments);
+  out += "}}";
+}
+
+}  // namespace
+
+bool parse_chat_request(std::string_view body, ChatRequest& out, Error& err) {
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    err = Error::make(ErrorKind::invalid_request,
+                      "We could not parse the JSON body of your request: it is not valid JSON.",
+                      "", "invalid_json");
+    return false;
+  }
+  if (!j.is_object()) return fail(err, "The request body must be a JSON object", "");
+
+  auto model = j.find("model");
+  if (model == j.end()) return fail(err, "'model' is a required property", "model");
+  if (!model->is_string() || model->get_ref<const std::string&>().empty())
+    return fail(err, "'model' must be a non-empty string", "model");
+  if (!check_messages(j, err)) return false;
+
+  bool stream = false;
+  if (auto s = j.find("stream"); s != j.end() && !s->is_null()) {
+    if (!s->is_boolean()) return fail(err, "'stream' must be a boolean", "stream");
+    stream = s->get<bool>();
+  }
+  bool include_usage = false;
+  if (auto so = j.find("stream_options"); so != j.end() && !so->is_null()) {
+    if (!so->is_object()) return fail(err, "'stream_options' must be an object", "stream_options");
+    if (!stream)
+      return fail(err, "'stream_options' is only allowed when 'stream' is true", "stream_options");
+    if (auto iu = so->find("include_usage"); iu != so->end() && !iu->is_null()) {
+      if (!iu->is_boolean())
+        return fail(err, "'stream_options.include_usage' must be a boolean",
+                    "stream_options.include_usage");
+      include_usage = iu->get<bool>();
+    }
+  }
+  if (!check_number(j, "temperature", 0, 2, err) || !check_number(j, "top_p", 0, 1, err) ||
+      !check_number(j, "presence_penalty", -2, 2, err) ||
+      !check_number(j, "frequency_penalty", -2, 2, err) ||
+      !check_positive_int(j, "max_tokens", 1 << 24, err) ||
+      !check_positive_int(j, "max_completion_tokens", 1 << 24, err) ||
+      !check_positive_int(j, "n", 128, err)) {
+    return false;
+  }
+  if (auto seed = j.find("seed"); seed != j.end() && !seed->is_null() && !seed->is_number_integer())
+    return fail(err, "'seed' must be an integer", "seed");
+  if (auto stop = j.find("stop"); stop != j.end() && !stop->is_null()) {
+    if (stop->is_array()) {
+      if (stop->size() > kMaxStopSequences)
+        return fail(err, "'stop' may hold at most 16 sequences", "stop");
+      for (const auto& s : *stop)
+        if (!s.is_string()) return fail(err, "'stop' must be a string or an array of strings", "stop");
+    } else if (!stop->is_string()) {
+      return fail(err, "'stop' must be a string or an array of strings", "stop");
+    }
+  }
+  if (auto tools = j.find("tools"); tools != j.end() && !tools->is_null() && !tools->is_array())
+    return fail(err, "'tools' must be an array", "tools");
+
+  out.model = model->get<std::string>();
+  out.stream = stream;
+  out.include_usage = include_usage;
+  out.body = std::move(j);
+  return true;
+}
+
+std::string error_body(const Error& err) {
+  std::string out;
+  out.reserve(96 + err.message.size());
+  out += "{\"error\":{\"message\":";
+  append_json_string(out, err.message);
+  out += ",\"type\":\"";
+  out += openai_type(err.kind);
+  out += "\",\"param\":";
+  if (err.param.empty()) {
+    out += "null";
+  } else {
+    append_json_string(out, err.param);
+  }
+  out += ",\"code\":";
+  if (err.code.empty()) {
+    out += "null";
+  } else {
+    append_json_string(out, err.code);
+  }
+  out += "}}";
+  return out;
+}
+
+std::string render_response(const ChatResponse& r, std::string_view model) {
+  std::string out;
+  std::size_t size = 256;
+  for (const auto& c : r.choices) size += c.content.size() + c.reasoning.size() + 128;
+  out.reserve(size);
+  out += "{\"id\":";
+  append_json_string(out, r.id);
+  out += ",\"object\":\"chat.completion\",\"created\":";
+  out += std::to_string(r.created);
+  out += ",\"model\":";
+  append_json_string(out, model);
+  out += ",\"choices\":[";
+  bool first = true;
+  for (const auto& c : r.choices) {
+    if (!first) out += ',';
+    first = false;
+    out += "{\"index\":";
+    out += std::to_string(c.index);
+    out += ",\"message\":{\"role\":\"assistant\",\"content\":";
+    if (c.has_content || c.tool_calls.empty()) {
+      append_json_string(out, c.content);
+    } else {
+      out += "null";
+    }
+    if (!c.reasoning.empty()) {
+      out += ",\"reasoning_content\":";
+      append_json_string(out, c.reasoning);
+    }
+    out += ",\"refusal\":null";
+    if (!c.tool_calls.empty()) {
+      out += ",\"tool_calls\":[";
+      for (std::size_t i = 0; i < c.tool_calls.size(); ++i) {
+        if (i) out += ',';
+        append_tool_call(out, c.tool_calls[i], /*with_index=*/false);
+      }
+      out += ']';
+    }
+    out += "},\"logprobs\":null,\"finish_reason\":";
+    append_finish(out, c.finish == FinishReason::none ? FinishReason::stop : c.finish);
+    out += '}';
+  }
+  out += "],\"usage\":";
+  append_usage(out, r.usage);
+  out += '}';
+  return out;
+}
+
+std::string render_model_list(const std::vector<ModelEntry>& models) {
+  std::string out = "{\"object\":\"list\",\"data\":[";
+  for (std::size_t i = 0; i < models.size(); ++i) {
+    if (i) out += ',';
+    out += "{\"id\":";
+    append_json_string(out, models[i].id);
+    out += ",\"object\":\"model\",\"created\":";
+    out += std::to_string(models[i].created);
+    out += ",\"owned_by\":";
+    append_json_string(out, models[i].owned_by);
+    out += '}';
+  }
+  out += "]}";
+  return out;
+}
+
+StreamWriter::StreamWriter(std::string model, std::string id, std::int64_t created,
+                           bool include_usage)
+    : model_(std::move(model)), id_(std::move(id)), created_(created),
+      include_usage_(include_usage) {}
+
+void StreamWriter::open_chunk(std::string& out) const {
+  out += "data: {\"id\":";
+  append_json_string(out, id_);
+  out += ",\"object\":\"chat.completion.chunk\",\"created\":";
+  out += std::to_string(created_);
+  out += ",\"model\":";
+  append_json_string(out, model_);
+  out += ",\"choices\":[";
+}
+
+// OpenAI's first chunk of each choice carries the role; later ones only the new content.
+void StreamWriter::ensure_role(int choice, std::string& out) {
+  if (choice < 0) return;
+  const auto idx = static_cast<std::size_t>(choice);
+  if (idx < role_sent_.size() && role_sent_[idx]) return;
+  if (idx >= role_sent_.size()) role_sent_.resize(idx + 1, false);
+  role_sent_[idx] = true;
+  open_chunk(out);
+  out += "{\"index\":";
+  out += std::to_string(choice);
+  out += ",\"delta\":{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null},"
+         "\"logprobs\":null,\"finish_reason\":null}]}\n\n";
+}
+
+void StreamWriter::append(const Event& ev, std::string& out) {
+  switch (ev.type) {
+    case Event::Type::start:
+      if (!ev.text.empty()) id_ = ev.text;
+      if (ev.created != 0) created_ = ev.created;
+      ensure_role(ev.choice, out);
+      return;
+    case Event::Type::text:
+    case Event::Type::reasoning:
+      if (ev.text.empty()) return;
+      ensure_role(ev.choice, out);
+      open_chunk(out);
+      out += "{\"index\":";
+      out += std::to_string(ev.choice);
+      out += ev.type == Event::Type::text ? ",\"delta\":{\"content\":"
+                                          : ",\"delta\":{\"reasoning_content\":";
+      append_json_string(out, ev.text);
+      out += "},\"logprobs\":null,\"finish_reason\":null}]}\n\n";
+      return;
+    case Event::Type::tool_call:
+      ensure_role(ev.choice, out);
+      open_chunk(out);
+      out += "{\"index\":";
+      out += std::to_string(ev.choice);
+      out += ",\"delta\":{\"tool_calls\":[";
+      append_tool_call(out, ev.tool_call, /*with_index=*/true);
+      out += "]},\"logprobs\":null,\"finish_reason\":null}]}\n\n";
+      return;
+    case Event::Type::finish:
+      ensure_role(ev.choice, out);
+      open_chunk(out);
+      out += "{\"index\":";
+      out += std::to_string(ev.choice);
+      out += ",\"delta\":{},\"logprobs\":null,\"finish_reason\":";
+      append_finish(out, ev.finish == FinishReason::none ? FinishReason::stop : ev.finish);
+      out += "}]}\n\n";
+      return;
+    case Event::Type::usage:
+      if (!include_usage_) return;
+      open_chunk(out);
+      out += "],\"usage\":";
+      append_usage(out, ev.usage);
+      out += "}\n\n";
+      return;
+    case Event::Type::error:
+      append_error(ev.error, out);
+      return;
+  }
+}
+
+void StreamWriter::append_done(std::string& out) { out += "data: [DONE]\n\n"; }
+
+void StreamWriter::append_error(const Error& err, std::string& out) {
+  out += "data: ";
+  out += error_body(err);
+  out += "\n\n";
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* end = p + s.size();
+  while (p < end) {
+    // Copy the longest run that needs no escaping in one go.
+    const unsigned char* run = p;
+    while (p < end && *p >= 0x20 && *p != '"' && *p != '\\' && *p < 0x80) ++p;
+    out.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p - run));
+    if (p == end) break;
+    const unsigned char c = *p;
+    if (c < 0x80) {
+      switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        case '\b': out += "\\b"; break;
+        case '\f': out += "\\f"; break;
+        default:
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 0xf];
+      }
+      ++p;
+      continue;
+    }
+    // Validate one UTF-8 sequence (RFC 3629: no overlongs, no surrogates, <= U+10FFFF).
+    int len = 0;
+    std::uint32_t cp = 0;
+    if (c >= 0xc2 && c <= 0xdf) {
+      len = 2;
+      cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      len = 3;
+      cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      len = 4;
+      cp = c & 0x07;
+    }
+    bool ok = len > 0 && end - p >= len;
+    for (int k = 1; ok && k < len; ++k) {
+      if ((p[k] & 0xc0) != 0x80) ok = false;
+      cp = (cp << 6) | (p[k] & 0x3f);
+    }
+    if (ok && ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+               (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))) {
+      ok = false;
+    }
+    if (ok) {
+      out.append(reinterpret_cast<const char*>(p), static_cast<std::size_t>(len));
+      p += len;
+    } else {
+      out += "\xef\xbf\xbd";  // U+FFFD
+      ++p;
+    }
+  }
+  out += '"';
+}
+
+}  // namespace infergate::api::openai

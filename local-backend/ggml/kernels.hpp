@@ -1,0 +1,57 @@
+// Internal: the table of kernels one SIMD path provides. matmul.cpp picks a table once (CPU
+// detection, INFERGATE_SIMD); tests and the benchmark call every table directly.
+//
+// Each path prepares the activations in its own layout (the quantized dot type of the weight
+// type, elements permuted to match how that path unpacks weight blocks), so a prepared row is
+// only meaningful to the gemm of the same table.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "ggml/ggml_types.hpp"
+
+namespace infergate::engine::ggml::detail {
+
+enum class Simd : int { scalar = 0, avx2 = 1, avx512 = 2 };
+
+struct Kernels {
+  Simd simd = Simd::scalar;
+  const char* name = "scalar";
+  // Bytes of one prepared activation row of n elements for weights of type t; 0 when the gemm
+  // reads the F32 row as it is. n must be a whole number of t's blocks.
+  std::size_t (*act_row_bytes)(Type t, std::int64_t n) = nullptr;
+  // Prepares one activation row (n F32 values) into dst (act_row_bytes(t, n) bytes, 64-aligned).
+  void (*prepare_act)(Type t, const float* x, std::int64_t n, void* dst) = nullptr;
+  // y[c * y_stride + r] = sum_k W[r][k] * A[c][k] for r < nr, c < nc. W rows are w_stride bytes
+  // apart in the file layout of t; A rows are a_stride bytes apart (prepared rows, or F32 rows
+  // when act_row_bytes is 0); k elements per row.
+  void (*gemm)(Type t, const void* w, std::size_t w_stride, std::int64_t nr, const void* a,
+               std::size_t a_stride, std::int64_t nc, std::int64_t k, float* y,
+               std::int64_t y_stride) = nullptr;
+  float (*dot_f32)(const float* a, const float* b, std::int64_t n) = nullptr;
+  float (*dot_f16_f32)(const half* a, const float* b, std::int64_t n) = nullptr;
+};
+
+const Kernels& scalar_kernels();
+// nullptr when the path was not built (non-x86, or INFERGATE_SIMD_KERNELS=OFF). Whether the CPU
+// can run it is for the caller to check (cpu_supports).
+const Kernels* avx2_kernels();
+const Kernels* avx512_kernels();
+
+// True when this CPU (and OS) can run the given path.
+bool cpu_supports(Simd s);
+bool cpu_supports_avx512_bf16();
+
+// The AVX-512 BF16 dot (vdpbf16ps), in its own translation unit; used by the AVX-512 table for
+// BF16 weights when the CPU has AVX512-BF16. nullptr entries when not built.
+struct Bf16Kernels {
+  std::size_t (*act_row_bytes)(std::int64_t n) = nullptr;
+  void (*prepare_act)(const float* x, std::int64_t n, void* dst) = nullptr;
+  void (*gemm)(const void* w, std::size_t w_stride, std::int64_t nr, const void* a,
+               std::size_t a_stride, std::int64_t nc, std::int64_t k, float* y,
+               std::int64_t y_stride) = nullptr;
+};
+const Bf16Kernels* avx512bf16_kernels();
+
+}  // namespace infergate::engine::ggml::detail

@@ -1,0 +1,634 @@
+// AVX-512 path (F, BW, VL, DQ, VNNI; compiled with those flags, run only when the CPU has them).
+//
+// Q4_0 / Q5_0 / Q8_0: two 32-blocks per 512-bit step. Weight bytes are made unsigned (nibbles
+// as they are, Q8_0 by flipping the sign bit) so one vpdpbusd multiplies them with the signed
+// activation bytes; the offset this adds (8, 16 or 128 times the sum of the activation block)
+// is taken out by starting the vpdpbusd accumulator at minus that, precomputed with the
+// activations. Activation bytes are stored permuted to match the order in which the weight
+// bytes come out of the unpacking, so no weight shuffles are needed.
+//
+// Q4_K / Q6_K: vpmaddubsw (unsigned quants x signed activations, 16-bit pairs, no saturation
+// for these ranges) then vpdpwssd with the sub-block scales, one float update per super-block.
+#include "ggml/kernels.hpp"
+
+#if defined(INFERGATE_HAVE_X86_KERNELS)
+
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "ggml/quants.hpp"
+#include "ggml/tile_driver.hpp"
+
+namespace infergate::engine::ggml::detail {
+namespace {
+
+inline float load_f16(const void* p) {
+  std::uint16_t h;
+  std::memcpy(&h, p, sizeof h);
+  return _cvtsh_ss(h);
+}
+
+inline std::uint16_t load_u16(const void* p) {
+  std::uint16_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+inline std::uint32_t load_u32(const void* p) {
+  std::uint32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// ---- Q4_0 / Q5_0 / Q8_0 ---------------------------------------------------------------------
+
+// Prepared activation row for these types, per pair of 32-blocks (an odd last block is paired
+// with a zero block): 64 quant bytes (permuted), then after all pairs the F32 scales (2 per
+// pair), then the int32 accumulator starts (2 per pair).
+struct Q8Layout {
+  std::int64_t pairs;
+  std::size_t qs_bytes() const { return static_cast<std::size_t>(pairs) * 64; }
+  std::size_t bytes() const { return static_cast<std::size_t>(pairs) * (64 + 8 + 8); }
+  static Q8Layout of(std::int64_t n) { return {(n / QK8_0 + 1) / 2}; }
+};
+
+template <Type T>
+struct Q8Family;
+
+// Nibble types: a pair unpacks to [b0 0..15 | b1 0..15 | b0 16..31 | b1 16..31], so 32-bit
+// lanes 0-3 and 8-11 hold block 0, lanes 4-7 and 12-15 block 1.
+template <>
+struct Q8Family<Type::Q4_0> {
+  static constexpr std::size_t kBlock = sizeof(block_q4_0);
+  static constexpr int kOffset = 8;
+  static constexpr bool kNibbles = true;
+  template <bool Tail>
+  static __m512i unpack(const std::uint8_t* p) {
+    const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
+    const __m128i hi = Tail ? _mm_setzero_si128()
+                            : _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + kBlock + 2));
+    const __m256i x = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+    const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(x), _mm256_srli_epi16(x, 4), 1);
+    return _mm512_and_si512(z, _mm512_set1_epi8(0x0F));
+  }
+};
+
+template <>
+struct Q8Family<Type::Q5_0> {
+  static constexpr std::size_t kBlock = sizeof(block_q5_0);
+  static constexpr int kOffset = 16;
+  static constexpr bool kNibbles = true;
+  template <bool Tail>
+  static __m512i unpack(const std::uint8_t* p) {
+    const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 6));
+    const __m128i hi = Tail ? _mm_setzero_si128()
+                            : _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + kBlock + 6));
+    const __m256i x = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+    __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(x), _mm256_srli_epi16(x, 4), 1);
+    z = _mm512_and_si512(z, _mm512_set1_epi8(0x0F));
+    const std::uint64_t h0 = load_u32(p + 2);
+    const std::uint64_t h1 = Tail ? 0 : load_u32(p + kBlock + 2);
+    const std::uint64_t bits =
+        (h0 & 0xFFFF) | ((h1 & 0xFFFF) << 16) | ((h0 >> 16) << 32) | ((h1 >> 16) << 48);
+    return _mm512_mask_add_epi8(z, _cvtu64_mask64(bits), z, _mm512_set1_epi8(0x10));
+  }
+};
+
+// Q8_0: a pair is [b0 0..31 | b1 0..31], lanes 0-7 block 0, 8-15 block 1; +128 makes it
+// unsigned.
+template <>
+struct Q8Family<Type::Q8_0> {
+  static constexpr std::size_t kBlock = sizeof(block_q8_0);
+  static constexpr int kOffset = 128;
+  static constexpr bool kNibbles = false;
+  template <bool Tail>
+  static __m512i unpack(const std::uint8_t* p) {
+    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2));
+    const __m256i hi = Tail ? _mm256_setzero_si256()
+                            : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + kBlock + 2));
+    const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    return _mm512_xor_si512(z, _mm512_set1_epi8(static_cast<char>(0x80)));
+  }
+};
+
+// Which block (0 or 1 of a pair) each 32-bit lane belongs to, and the lanes that carry the
+// accumulator start of each block.
+template <bool Nibbles>
+inline __m512i pair_lane_index() {
+  return Nibbles ? _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1)
+                 : _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+}
+template <bool Nibbles>
+constexpr __mmask16 kPairStartLanes = Nibbles ? 0x0011 : 0x0101;
+
+template <Type T>
+void quantize_act_q8(const float* x, std::int64_t n, std::uint8_t* dst) {
+  using F = Q8Family<T>;
+  const std::int64_t nb = n / QK8_0;
+  const Q8Layout lay = Q8Layout::of(n);
+  std::uint8_t* qs = dst;
+  auto* ds = reinterpret_cast<float*>(dst + lay.qs_bytes());
+  auto* cs = reinterpret_cast<std::int32_t*>(dst + lay.qs_bytes() + 8 * lay.pairs);
+  const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+  for (std::int64_t b = 0; b < 2 * lay.pairs; ++b) {
+    const std::int64_t p = b / 2;
+    const int h = static_cast<int>(b % 2);
+    // Byte offsets of elements 0..15 and 16..31 of this block inside its pair.
+    std::uint8_t* o0 = qs + 64 * p + (F::kNibbles ? 16 * h : 32 * h);
+    std::uint8_t* o1 = o0 + (F::kNibbles ? 32 : 16);
+    if (b >= nb) {  // the zero partner of an odd last block
+      std::memset(o0, 0, 16);
+      std::memset(o1, 0, 16);
+      ds[b] = 0.0f;
+      cs[b] = 0;
+      continue;
+    }
+    const __m512 v0 = _mm512_loadu_ps(x + 32 * b);
+    const __m512 v1 = _mm512_loadu_ps(x + 32 * b + 16);
+    const float amax = _mm512_reduce_max_ps(
+        _mm512_max_ps(_mm512_and_ps(v0, abs_mask), _mm512_and_ps(v1, abs_mask)));
+    const float d = amax / 127.0f;
+    const __m512 id = _mm512_set1_ps(d != 0.0f ? 127.0f / amax : 0.0f);
+    const __m512 lim = _mm512_set1_ps(127.0f);
+    // Clamped so that nan/inf inputs stay in int8 range.
+    const __m512 s0 = _mm512_min_ps(
+        lim, _mm512_max_ps(-lim, _mm512_roundscale_ps(_mm512_mul_ps(v0, id),
+                                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+    const __m512 s1 = _mm512_min_ps(
+        lim, _mm512_max_ps(-lim, _mm512_roundscale_ps(_mm512_mul_ps(v1, id),
+                                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+    const __m512i q0 = _mm512_cvtps_epi32(s0);
+    const __m512i q1 = _mm512_cvtps_epi32(s1);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o0), _mm512_cvtsepi32_epi8(q0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o1), _mm512_cvtsepi32_epi8(q1));
+    ds[b] = d;
+    cs[b] = -F::kOffset * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+  }
+}
+
+template <Type T>
+struct Q8Tile {
+  template <int R, int C>
+  struct K {
+    using F = Q8Family<T>;
+
+    template <bool Tail>
+    static inline void step(const std::uint8_t* const* w, const std::uint8_t* const* qs,
+                            const float* const* ds, const std::int32_t* const* cs,
+                            std::int64_t p, __m512 (&acc)[R][C]) {
+      const __m512i lane_block = pair_lane_index<F::kNibbles>();
+      __m512i wz[R];
+      __m512 dw[R];
+      for (int r = 0; r < R; ++r) {
+        const std::uint8_t* src = w[r] + 2 * p * F::kBlock;
+        wz[r] = F::template unpack<Tail>(src);
+        __m128i h = _mm_cvtsi32_si128(load_u16(src));
+        if (!Tail) h = _mm_insert_epi16(h, load_u16(src + F::kBlock), 1);
+        dw[r] = _mm512_permutexvar_ps(lane_block, _mm512_castps128_ps512(_mm_cvtph_ps(h)));
+      }
+      for (int c = 0; c < C; ++c) {
+        const __m512i az = _mm512_loadu_si512(qs[c] + 64 * p);
+        const __m128 d2 = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(ds[c] + 2 * p)));
+        const __m512 da = _mm512_permutexvar_ps(lane_block, _mm512_castps128_ps512(d2));
+        const __m128i c2 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(cs[c] + 2 * p));
+        const __m512i start = _mm512_maskz_permutexvar_epi32(kPairStartLanes<F::kNibbles>,
+                                                             lane_block, _mm512_castsi128_si512(c2));
+        for (int r = 0; r < R; ++r) {
+          const __m512i dot = _mm512_dpbusd_epi32(start, wz[r], az);
+          acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw[r], da), acc[r][c]);
+        }
+      }
+    }
+
+    static void run(const TileCtx& ctx, std::int64_t r0, std::int64_t c0) {
+      const std::int64_t nb = ctx.k / QK8_0;
+      const Q8Layout lay = Q8Layout::of(ctx.k);
+      const std::uint8_t* w[R];
+      const std::uint8_t* qs[C];
+      const float* ds[C];
+      const std::int32_t* cs[C];
+      for (int r = 0; r < R; ++r) w[r] = ctx.w + (r0 + r) * ctx.w_stride;
+      for (int c = 0; c < C; ++c) {
+        qs[c] = ctx.a + (c0 + c) * ctx.a_stride;
+        ds[c] = reinterpret_cast<const float*>(qs[c] + lay.qs_bytes());
+        cs[c] = reinterpret_cast<const std::int32_t*>(qs[c] + lay.qs_bytes() + 8 * lay.pairs);
+      }
+      __m512 acc[R][C];
+      for (int r = 0; r < R; ++r) {
+        for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
+      }
+      const std::int64_t full = nb / 2;
+      for (std::int64_t p = 0; p < full; ++p) step<false>(w, qs, ds, cs, p, acc);
+      if (nb % 2) step<true>(w, qs, ds, cs, full, acc);
+      for (int c = 0; c < C; ++c) {
+        for (int r = 0; r < R; ++r) {
+          ctx.y[(c0 + c) * ctx.y_stride + r0 + r] = _mm512_reduce_add_ps(acc[r][c]);
+        }
+      }
+    }
+  };
+};
+
+template <int R, int C>
+using Q4_0Tile = Q8Tile<Type::Q4_0>::K<R, C>;
+template <int R, int C>
+using Q5_0Tile = Q8Tile<Type::Q5_0>::K<R, C>;
+template <int R, int C>
+using Q8_0Tile = Q8Tile<Type::Q8_0>::K<R, C>;
+
+// ---- Q8_K activations -------------------------------------------------------------------------
+
+// quantize_row_q8_K_ref, vectorised; the same values (round to nearest even, same scale).
+void quantize_act_q8_K(const float* x, std::int64_t n, block_q8_K* y) {
+  for (std::int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
+    __m512 v[16];
+    __m512 vmax = _mm512_set1_ps(-INFINITY);
+    __m512 vmin = _mm512_set1_ps(INFINITY);
+    for (int j = 0; j < 16; ++j) {
+      v[j] = _mm512_loadu_ps(x + 16 * j);
+      vmax = _mm512_max_ps(vmax, v[j]);
+      vmin = _mm512_min_ps(vmin, v[j]);
+    }
+    const float mx = _mm512_reduce_max_ps(vmax);
+    const float mn = _mm512_reduce_min_ps(vmin);
+    float max = std::fabs(mn) > std::fabs(mx) ? mn : mx;
+    if (std::fabs(mn) == std::fabs(mx)) {
+      // Same magnitude both ways: the reference keeps the first one it met.
+      for (int j = 0; j < QK_K; ++j) {
+        if (std::fabs(x[j]) == std::fabs(mx)) {
+          max = x[j];
+          break;
+        }
+      }
+    }
+    if (!(std::fabs(max) > 0.0f)) {
+      std::memset(&y[i], 0, sizeof(block_q8_K));
+      continue;
+    }
+    const float iscale = -127.f / max;
+    const __m512 is = _mm512_set1_ps(iscale);
+    for (int j = 0; j < 16; ++j) {
+      __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(v[j], is));
+      q = _mm512_min_epi32(q, _mm512_set1_epi32(127));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(y[i].qs + 16 * j), _mm512_cvtsepi32_epi8(q));
+      y[i].bsums[j] = static_cast<std::int16_t>(_mm512_reduce_add_epi32(q));
+    }
+    y[i].d = 1 / iscale;
+  }
+}
+
+// ---- Q4_K x Q8_K ----------------------------------------------------------------------------
+
+inline __m256i q4_K_scales_mins(const std::uint8_t* packed) {
+  constexpr std::uint32_t kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
+  std::uint32_t utmp[4];
+  std::memcpy(utmp, packed, 12);
+  utmp[3] = ((utmp[2] >> 4) & kmask2) | (((utmp[1] >> 6) & kmask3) << 4);
+  const std::uint32_t uaux = utmp[1] & kmask1;
+  utmp[1] = (utmp[2] & kmask2) | (((utmp[0] >> 6) & kmask3) << 4);
+  utmp[2] = uaux;
+  utmp[0] &= kmask1;
+  // 16-bit lanes: scales 0..7, then mins 0..7.
+  return _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(utmp)));
+}
+
+template <int R, int C>
+struct Q4_KTile {
+  static void run(const TileCtx& ctx, std::int64_t r0, std::int64_t c0) {
+    const std::int64_t nb = ctx.k / QK_K;
+    const block_q4_K* w[R];
+    const block_q8_K* a[C];
+    for (int r = 0; r < R; ++r) {
+      w[r] = reinterpret_cast<const block_q4_K*>(ctx.w + (r0 + r) * ctx.w_stride);
+    }
+    for (int c = 0; c < C; ++c) {
+      a[c] = reinterpret_cast<const block_q8_K*>(ctx.a + (c0 + c) * ctx.a_stride);
+    }
+    // 16-bit lane i of step j takes scale 2j (i < 16) or 2j+1; the mins, each twice, line up
+    // with the 16 sums of 16 activations.
+    __m512i scale_idx[4];
+    for (int j = 0; j < 4; ++j) {
+      scale_idx[j] = _mm512_inserti64x4(_mm512_set1_epi16(static_cast<short>(2 * j)),
+                                        _mm256_set1_epi16(static_cast<short>(2 * j + 1)), 1);
+    }
+    const __m256i min_idx =
+        _mm256_setr_epi16(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512 acc[R][C];
+    for (int r = 0; r < R; ++r) {
+      for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
+    }
+    for (std::int64_t b = 0; b < nb; ++b) {
+      __m512i sm[R];
+      __m256i mins[R];
+      for (int r = 0; r < R; ++r) {
+        const __m256i s = q4_K_scales_mins(w[r][b].scales);
+        sm[r] = _mm512_castsi256_si512(s);
+        mins[r] = _mm256_permutexvar_epi16(min_idx, s);
+      }
+      __m512i sumi[R][C];
+      for (int r = 0; r < R; ++r) {
+        for (int c = 0; c < C; ++c) sumi[r][c] = _mm512_setzero_si512();
+      }
+      for (int j = 0; j < QK_K / 64; ++j) {
+        __m512i wz[R];
+        __m512i sv[R];
+        for (int r = 0; r < R; ++r) {
+          const __m256i q =
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[r][b].qs + 32 * j));
+          wz[r] = _mm512_and_si512(
+              _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1), m4);
+          sv[r] = _mm512_permutexvar_epi16(scale_idx[j], sm[r]);
+        }
+        for (int c = 0; c < C; ++c) {
+          const __m512i az = _mm512_loadu_si512(a[c][b].qs + 64 * j);
+          for (int r = 0; r < R; ++r) {
+            sumi[r][c] = _mm512_dpwssd_epi32(sumi[r][c], _mm512_maddubs_epi16(wz[r], az), sv[r]);
+          }
+        }
+      }
+      for (int c = 0; c < C; ++c) {
+        const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[c][b].bsums));
+        const float da = a[c][b].d;
+        for (int r = 0; r < R; ++r) {
+          const __m256 mm = _mm256_cvtepi32_ps(_mm256_madd_epi16(bs, mins[r]));
+          const float dw = load_f16(&w[r][b].d) * da;
+          const float dm = load_f16(&w[r][b].dmin) * da;
+          acc[r][c] =
+              _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi[r][c]), _mm512_set1_ps(dw), acc[r][c]);
+          acc[r][c] = _mm512_fnmadd_ps(_mm512_zextps256_ps512(mm), _mm512_set1_ps(dm), acc[r][c]);
+        }
+      }
+    }
+    for (int c = 0; c < C; ++c) {
+      for (int r = 0; r < R; ++r) {
+        ctx.y[(c0 + c) * ctx.y_stride + r0 + r] = _mm512_reduce_add_ps(acc[r][c]);
+      }
+    }
+  }
+};
+
+// ---- Q6_K x Q8_K ----------------------------------------------------------------------------
+
+template <int R, int C>
+struct Q6_KTile {
+  static void run(const TileCtx& ctx, std::int64_t r0, std::int64_t c0) {
+    const std::int64_t nb = ctx.k / QK_K;
+    const block_q6_K* w[R];
+    const block_q8_K* a[C];
+    for (int r = 0; r < R; ++r) {
+      w[r] = reinterpret_cast<const block_q6_K*>(ctx.w + (r0 + r) * ctx.w_stride);
+    }
+    for (int c = 0; c < C; ++c) {
+      a[c] = reinterpret_cast<const block_q8_K*>(ctx.a + (c0 + c) * ctx.a_stride);
+    }
+    // 64 quants per step = 4 groups of 16 = 4 scales, each over 8 16-bit lanes.
+    __m512i scale_idx[4];
+    for (int s = 0; s < 4; ++s) {
+      const short g = static_cast<short>(4 * s);
+      scale_idx[s] = _mm512_inserti64x4(
+          _mm512_castsi256_si512(_mm256_setr_epi16(g, g, g, g, g, g, g, g, g + 1, g + 1, g + 1,
+                                                   g + 1, g + 1, g + 1, g + 1, g + 1)),
+          _mm256_setr_epi16(g + 2, g + 2, g + 2, g + 2, g + 2, g + 2, g + 2, g + 2, g + 3, g + 3,
+                            g + 3, g + 3, g + 3, g + 3, g + 3, g + 3),
+          1);
+    }
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i m30 = _mm512_set1_epi8(0x30);
+    __m512 acc[R][C];
+    for (int r = 0; r < R; ++r) {
+      for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
+    }
+    for (std::int64_t b = 0; b < nb; ++b) {
+      __m256i sc16[R];
+      for (int r = 0; r < R; ++r) {
+        sc16[r] = _mm256_cvtepi8_epi16(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[r][b].scales)));
+      }
+      __m512i sumi[R][C];
+      for (int c = 0; c < C; ++c) {
+        const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[c][b].bsums));
+        for (int r = 0; r < R; ++r) {
+          // Every quant carries a -32 offset: minus 32 x sum(scale x 16-sum), once per block.
+          const __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16[r]), 5);
+          sumi[r][c] = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), off));
+        }
+      }
+      for (int h = 0; h < 2; ++h) {
+        __m512i lo[R], hi[R], sv_lo[R], sv_hi[R];
+        for (int r = 0; r < R; ++r) {
+          const __m512i ql = _mm512_loadu_si512(w[r][b].ql + 64 * h);
+          const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[r][b].qh + 32 * h));
+          const __m512i qhz =
+              _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+          lo[r] = _mm512_or_si512(_mm512_and_si512(ql, m4),
+                                  _mm512_and_si512(_mm512_slli_epi16(qhz, 4), m30));
+          hi[r] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                                  _mm512_and_si512(qhz, m30));
+          const __m512i s = _mm512_castsi256_si512(sc16[r]);
+          sv_lo[r] = _mm512_permutexvar_epi16(scale_idx[2 * h], s);
+          sv_hi[r] = _mm512_permutexvar_epi16(scale_idx[2 * h + 1], s);
+        }
+        for (int c = 0; c < C; ++c) {
+          const __m512i a_lo = _mm512_loadu_si512(a[c][b].qs + 128 * h);
+          const __m512i a_hi = _mm512_loadu_si512(a[c][b].qs + 128 * h + 64);
+          for (int r = 0; r < R; ++r) {
+            sumi[r][c] = _mm512_dpwssd_epi32(sumi[r][c], _mm512_maddubs_epi16(lo[r], a_lo), sv_lo[r]);
+            sumi[r][c] = _mm512_dpwssd_epi32(sumi[r][c], _mm512_maddubs_epi16(hi[r], a_hi), sv_hi[r]);
+          }
+        }
+      }
+      for (int c = 0; c < C; ++c) {
+        const float da = a[c][b].d;
+        for (int r = 0; r < R; ++r) {
+          acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi[r][c]),
+                                      _mm512_set1_ps(load_f16(&w[r][b].d) * da), acc[r][c]);
+        }
+      }
+    }
+    for (int c = 0; c < C; ++c) {
+      for (int r = 0; r < R; ++r) {
+        ctx.y[(c0 + c) * ctx.y_stride + r0 + r] = _mm512_reduce_add_ps(acc[r][c]);
+      }
+    }
+  }
+};
+
+// ---- F32 / F16 / BF16 x F32 -----------------------------------------------------------------
+
+template <Type T>
+inline __m512 load16(const std::uint8_t* row, std::int64_t i, __mmask16 m) {
+  if constexpr (T == Type::F32) {
+    return _mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(row) + i);
+  } else if constexpr (T == Type::F16) {
+    return _mm512_cvtph_ps(
+        _mm256_maskz_loadu_epi16(m, reinterpret_cast<const half*>(row) + i));
+  } else {
+    const __m256i h = _mm256_maskz_loadu_epi16(m, reinterpret_cast<const bf16*>(row) + i);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+}
+
+template <Type T>
+struct FloatTile {
+  template <int R, int C>
+  struct K {
+    template <bool Masked>
+    static inline void step(const std::uint8_t* const* w, const float* const* a, std::int64_t i,
+                            __mmask16 m, __m512 (&acc)[R][C]) {
+      __m512 wv[R];
+      for (int r = 0; r < R; ++r) wv[r] = load16<T>(w[r], i, Masked ? m : __mmask16(0xFFFF));
+      for (int c = 0; c < C; ++c) {
+        const __m512 av = Masked ? _mm512_maskz_loadu_ps(m, a[c] + i) : _mm512_loadu_ps(a[c] + i);
+        for (int r = 0; r < R; ++r) acc[r][c] = _mm512_fmadd_ps(wv[r], av, acc[r][c]);
+      }
+    }
+
+    static void run(const TileCtx& ctx, std::int64_t r0, std::int64_t c0) {
+      const std::uint8_t* w[R];
+      const float* a[C];
+      for (int r = 0; r < R; ++r) w[r] = ctx.w + (r0 + r) * ctx.w_stride;
+      for (int c = 0; c < C; ++c) {
+        a[c] = reinterpret_cast<const float*>(ctx.a + (c0 + c) * ctx.a_stride);
+      }
+      __m512 acc[R][C];
+      for (int r = 0; r < R; ++r) {
+        for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
+      }
+      std::int64_t i = 0;
+      for (; i + 16 <= ctx.k; i += 16) step<false>(w, a, i, 0xFFFF, acc);
+      if (i < ctx.k) {
+        step<true>(w, a, i, static_cast<__mmask16>((1u << (ctx.k - i)) - 1), acc);
+      }
+      for (int c = 0; c < C; ++c) {
+        for (int r = 0; r < R; ++r) {
+          ctx.y[(c0 + c) * ctx.y_stride + r0 + r] = _mm512_reduce_add_ps(acc[r][c]);
+        }
+      }
+    }
+  };
+};
+
+template <int R, int C>
+using F32Tile = FloatTile<Type::F32>::K<R, C>;
+template <int R, int C>
+using F16Tile = FloatTile<Type::F16>::K<R, C>;
+template <int R, int C>
+using BF16Tile = FloatTile<Type::BF16>::K<R, C>;
+
+const Bf16Kernels* bf16_hw() {
+  static const Bf16Kernels* k = cpu_supports_avx512_bf16() ? avx512bf16_kernels() : nullptr;
+  return k;
+}
+
+std::size_t act_row_bytes(Type t, std::int64_t n) {
+  switch (t) {
+    case Type::Q4_0:
+    case Type::Q5_0:
+    case Type::Q8_0:
+      return Q8Layout::of(n).bytes();
+    case Type::Q4_K:
+    case Type::Q6_K:
+      return row_bytes(Type::Q8_K, n);
+    case Type::BF16:
+      return bf16_hw() ? bf16_hw()->act_row_bytes(n) : 0;
+    default:
+      return 0;
+  }
+}
+
+void prepare_act(Type t, const float* x, std::int64_t n, void* dst) {
+  auto* out = static_cast<std::uint8_t*>(dst);
+  switch (t) {
+    case Type::Q4_0: return quantize_act_q8<Type::Q4_0>(x, n, out);
+    case Type::Q5_0: return quantize_act_q8<Type::Q5_0>(x, n, out);
+    case Type::Q8_0: return quantize_act_q8<Type::Q8_0>(x, n, out);
+    case Type::Q4_K:
+    case Type::Q6_K:
+      return quantize_act_q8_K(x, n, static_cast<block_q8_K*>(dst));
+    case Type::BF16:
+      if (bf16_hw()) bf16_hw()->prepare_act(x, n, dst);
+      return;
+    default: return;
+  }
+}
+
+void gemm(Type t, const void* w, std::size_t w_stride, std::int64_t nr, const void* a,
+          std::size_t a_stride, std::int64_t nc, std::int64_t k, float* y, std::int64_t y_stride) {
+  const TileCtx ctx{static_cast<const std::uint8_t*>(w), w_stride,
+                    static_cast<const std::uint8_t*>(a), a_stride, k, y, y_stride};
+  switch (t) {
+    case Type::Q4_0: return drive<Q4_0Tile, 4, 4>(ctx, nr, nc);
+    case Type::Q5_0: return drive<Q5_0Tile, 4, 4>(ctx, nr, nc);
+    case Type::Q8_0: return drive<Q8_0Tile, 4, 4>(ctx, nr, nc);
+    case Type::Q4_K: return drive<Q4_KTile, 2, 4>(ctx, nr, nc);
+    case Type::Q6_K: return drive<Q6_KTile, 2, 4>(ctx, nr, nc);
+    case Type::F32: return drive<F32Tile, 4, 6>(ctx, nr, nc);
+    case Type::F16: return drive<F16Tile, 4, 6>(ctx, nr, nc);
+    case Type::BF16:
+      if (bf16_hw()) return bf16_hw()->gemm(w, w_stride, nr, a, a_stride, nc, k, y, y_stride);
+      return drive<BF16Tile, 4, 6>(ctx, nr, nc);
+    default: return;
+  }
+}
+
+float dot_f32(const float* a, const float* b, std::int64_t n) {
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  std::int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), acc1);
+  }
+  for (; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (n - i)) - 1);
+    acc0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc0);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+float dot_f16_f32(const half* a, const float* b, std::int64_t n) {
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  std::int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512 a0 = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i)));
+    const __m512 a1 =
+        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i + 16)));
+    acc0 = _mm512_fmadd_ps(a0, _mm512_loadu_ps(b + i), acc0);
+    acc1 = _mm512_fmadd_ps(a1, _mm512_loadu_ps(b + i + 16), acc1);
+  }
+  for (; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (n - i)) - 1);
+    const __m512 a0 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, a + i));
+    acc0 = _mm512_fmadd_ps(a0, _mm512_maskz_loadu_ps(m, b + i), acc0);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+}  // namespace
+
+const Kernels* avx512_kernels() {
+  static const Kernels k = [] {
+    Kernels t;
+    t.simd = Simd::avx512;
+    t.name = "avx512";
+    t.act_row_bytes = act_row_bytes;
+    t.prepare_act = prepare_act;
+    t.gemm = gemm;
+    t.dot_f32 = dot_f32;
+    t.dot_f16_f32 = dot_f16_f32;
+    return t;
+  }();
+  return &k;
+}
+
+}  // namespace infergate::engine::ggml::detail
+
+#else
+
+namespace infergate::engine::ggml::detail {
+const Kernels* avx512_kernels() { return nullptr; }
+}  // namespace infergate::engine::ggml::detail
+
+#endif

@@ -1,0 +1,138 @@
+// The wire format of the mock OpenAI provider: behaviour parsing, request validation and the
+// bodies it answers with. Pure functions, no I/O, so they test without sockets.
+//
+// The mock deliberately shares no code with api/: it is an independent reading of OpenAI's API
+// reference, so a misreading in the gateway's dialect code shows up as a failing test instead of
+// being mirrored by the mock.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace infergate::mock {
+
+// Upper bounds for behaviour values: every number that comes from outside has one.
+inline constexpr int kMaxBehaviourTokens = 100000;
+inline constexpr int kMaxDelayMs = 600000;
+inline constexpr int kMaxFailCount = 1000000;
+
+// How one chat request is answered. Chosen per request from the model id ("name?k=v&k=v") and
+// the x-mock-behaviour header ("k=v&k=v"), the header winning.
+struct Behaviour {
+  int latency_ms = -1;     // delay before answering; -1 = the server's --latency-ms
+  int tokens = 8;          // content tokens ("tok0 tok1 ...")
+  int token_delay_ms = 0;  // delay between streamed events
+  int fail = 0;            // the first `fail` requests for this model id answer fail_status
+  int fail_status = 500;
+  int retry_after_s = -1;  // adds Retry-After to failure answers
+  int reset_after = -1;    // stream: reset after K content events; JSON: after K body bytes
+  bool stall = false;      // accept the request and never answer
+  int stall_after = -1;    // stream K content events, then hang
+  bool malformed = false;  // JSON: invalid body with 200; stream: a garbage data line
+  bool tool_call = false;  // answer with a get_weather tool call
+  bool usage = true;       // false: omit usage
+  bool echo = false;       // content = the last user message's text
+  int cached_tokens = 0;   // prompt_tokens_details.cached_tokens (capped at prompt_tokens)
+};
+
+// Applies "key=value&key=value" to `b`. Returns an empty string on success, else what is wrong
+// (unknown key, value not a number or out of range): typos in test configs fail loudly.
+std::string apply_behaviour(std::string_view spec, Behaviour& b);
+
+// The behaviour of one request: defaults, then the model id's part after '?', then the header.
+std::string behaviour_for(std::string_view model, std::string_view header, Behaviour& b);
+
+// The fields of a chat/completions request the mock acts on.
+struct ChatCall {
+  std::string model;
+  bool stream = false;
+  bool include_usage = false;      // stream_options.include_usage
+  std::int64_t prompt_tokens = 0;  // whitespace-separated words across message contents
+  std::int64_t max_tokens = -1;    // max_completion_tokens or max_tokens; -1 = none
+  std::string last_user_text;      // for echo=1
+};
+
+struct BadRequest {
+  std::string message;
+  std::string param;  // the offending field; empty = null
+};
+
+// Parses and validates a chat/completions body. nullopt on success.
+std::optional<BadRequest> parse_chat(std::string_view body, ChatCall& call);
+
+// Counts whitespace-separated words.
+std::int64_t count_words(std::string_view text);
+
+// OpenAI's error `type`, `code` (empty = null) and a default message for an HTTP status.
+struct ErrorShape {
+  std::string_view type;
+  std::string_view code;
+  std::string_view message;
+};
+ErrorShape error_shape(int status);
+
+// {"error":{"message":...,"type":...,"param":...,"code":...}}; empty param/code become null.
+std::string error_body(std::string_view message, std::string_view type, std::string_view param,
+                       std::string_view code);
+
+// Appends `s` as a JSON string literal, quotes included.
+void append_json_string(std::string& out, std::string_view s);
+
+inline constexpr std::string_view kToolCallId = "call_mock_weather_0";
+inline constexpr std::string_view kToolName = "get_weather";
+// The arguments {"city":"Paris","unit":"celsius"}, streamed in these fragments.
+inline constexpr std::array<std::string_view, 4> kToolArgumentFragments = {
+    R"({"city":)", R"("Paris",)", R"("unit":)", R"("celsius"})"};
+
+// What one request answers, decided before any byte is written.
+struct Answer {
+  std::vector<std::string> pieces;  // content fragments; concatenated they are the content
+  bool tool_call = false;
+  std::string_view finish_reason = "stop";
+  std::int64_t prompt_tokens = 0;
+  std::int64_t completion_tokens = 0;
+  std::int64_t cached_tokens = 0;
+  bool usage = true;
+
+  // Number of streamed content events (content pieces or tool-argument fragments).
+  std::size_t events() const { return tool_call ? kToolArgumentFragments.size() : pieces.size(); }
+};
+
+Answer plan_answer(const ChatCall& call, const Behaviour& b);
+
+// A whole chat.completion body.
+std::string completion_body(const ChatCall& call, const Answer& answer, std::string_view id,
+                            std::int64_t created);
+
+// The chat.completion.chunk events of one stream, each as SSE bytes ("data: ...\n\n").
+class ChunkWriter {
+ public:
+  ChunkWriter(const ChatCall& call, const Answer& answer, std::string_view id,
+              std::int64_t created);
+
+  // The first event: the assistant role (and, for a tool call, the call's id and name).
+  void first(std::string& out) const;
+  // Content event `i` (a piece, or a tool-argument fragment).
+  void event(std::size_t i, std::string& out) const;
+  // The event that carries finish_reason.
+  void finish(std::string& out) const;
+  // The usage chunk (empty choices) when the client asked for it and usage is on; else nothing.
+  void usage(std::string& out) const;
+  static void done(std::string& out);
+  // A data line that is not JSON (malformed=1).
+  static void garbage(std::string& out);
+
+ private:
+  void open(std::string& out) const;
+  void close(std::string& out, std::string_view finish_reason) const;
+
+  const Answer& answer_;
+  std::string prefix_;  // {"id":...,"choices":[{"index":0,"delta":
+  bool usage_null_;     // include_usage: every chunk carries "usage":null
+};
+
+}  // namespace infergate::mock

@@ -1,0 +1,378 @@
+// The mock server in-process, on an ephemeral loopback port, driven by a small Beast client.
+#include "mock_server.hpp"
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
+
+namespace infergate::mock {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::ip::tcp;
+using boost::system::error_code;
+using nlohmann::json;
+using Response = http::response<http::string_body>;
+
+constexpr auto kTimeout = std::chrono::seconds(10);
+
+// A blocking-style client whose every operation has a deadline, so a misbehaving server fails a
+// test instead of hanging it.
+class Client {
+ public:
+  explicit Client(std::uint16_t port) : stream_(ioc_) {
+    stream_.expires_after(kTimeout);
+    stream_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  }
+
+  error_code send(http::verb verb, std::string target, std::string body = {},
+                  std::vector<std::pair<std::string, std::string>> headers = {},
+                  unsigned version = 11) {
+    http::request<http::string_body> req{verb, target, version};
+    req.set(http::field::host, "127.0.0.1");
+    for (auto& [k, v] : headers) req.set(k, v);
+    if (!body.empty() || verb == http::verb::post) {
+      req.set(http::field::content_type, "application/json");
+      req.body() = std::move(body);
+      req.prepare_payload();
+    }
+    req_ = std::move(req);
+    error_code result;
+    stream_.expires_after(kTimeout);
+    http::async_write(stream_, req_, [&](error_code ec, std::size_t) { result = ec; });
+    run();
+    return result;
+  }
+
+  error_code read(Response& res) {
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64 * 1024 * 1024);
+    error_code result;
+    stream_.expires_after(kTimeout);
+    http::async_read(stream_, buf_, parser, [&](error_code ec, std::size_t) { result = ec; });
+    run();
+    if (!result) res = parser.release();
+    return result;
+  }
+
+  // Reads at least `bytes` more raw bytes (head, chunk framing and all); `raw` is all read so far.
+  error_code read_some(std::size_t bytes, std::string& raw) {
+    error_code result;
+    std::size_t got = 0;
+    while (!result && got < bytes) {
+      stream_.expires_after(kTimeout);
+      stream_.async_read_some(buf_.prepare(4096), [&](error_code ec, std::size_t n) {
+        result = ec;
+        buf_.commit(n);
+        got += n;
+      });
+      run();
+    }
+    raw = beast::buffers_to_string(buf_.data());
+    return result;
+  }
+
+  Response call(http::verb verb, std::string target, std::string body = {},
+                std::vector<std::pair<std::string, std::string>> headers = {}) {
+    Response res;
+    EXPECT_FALSE(send(verb, std::move(target), std::move(body), std::move(headers)));
+    EXPECT_FALSE(read(res));
+    return res;
+  }
+
+  // Appends whatever has arrived without waiting.
+  void drain(std::string& raw) {
+    error_code ec;
+    std::size_t n = stream_.socket().available(ec);
+    if (!ec && n > 0) {
+      auto got = stream_.socket().read_some(buf_.prepare(n), ec);
+      buf_.commit(got);
+    }
+    raw = beast::buffers_to_string(buf_.data());
+  }
+
+  void close() { stream_.socket().close(); }
+
+ private:
+  void run() {
+    ioc_.restart();
+    ioc_.run();
+  }
+
+  asio::io_context ioc_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buf_;
+  http::request<http::string_body> req_;
+};
+
+std::string chat_body(std::string_view model, bool stream = false, std::string extra = {}) {
+  json doc = {{"model", model},
+              {"messages", {{{"role", "user"}, {"content", "hello mock world"}}}}};
+  if (stream) doc["stream"] = true;
+  std::string s = doc.dump();
+  if (!extra.empty()) s.insert(s.size() - 1, "," + extra);
+  return s;
+}
+
+class MockServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ServerOptions o;
+    o.threads = 2;
+    server_.emplace(o);
+    server_->start();
+    port_ = server_->port();
+  }
+  void TearDown() override { server_.reset(); }
+
+  json stats() { return json::parse(server_->stats_json()); }
+
+  // Polls the stats until `pred` holds (the server notices a hang-up asynchronously).
+  template <class Pred>
+  bool eventually(Pred pred) {
+    auto deadline = std::chrono::steady_clock::now() + kTimeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (pred(stats())) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return false;
+  }
+
+  std::optional<Server> server_;
+  std::uint16_t port_ = 0;
+};
+
+TEST_F(MockServerTest, PlainChatOverKeepAlive) {
+  Client c(port_);
+  for (int i = 0; i < 3; ++i) {
+    Response res = c.call(http::verb::post, "/v1/chat/completions", chat_body("gpt?tokens=4"));
+    ASSERT_EQ(res.result_int(), 200);
+    EXPECT_EQ(res[http::field::content_type], "application/json");
+    json doc = json::parse(res.body());
+    EXPECT_EQ(doc["object"], "chat.completion");
+    EXPECT_EQ(doc["model"], "gpt?tokens=4");
+    EXPECT_EQ(doc["choices"][0]["message"]["content"], "tok0 tok1 tok2 tok3");
+    EXPECT_EQ(doc["usage"]["prompt_tokens"], 3);
+    EXPECT_EQ(doc["usage"]["completion_tokens"], 4);
+  }
+  json s = stats();
+  EXPECT_EQ(s["chat_requests"], 3);
+  EXPECT_EQ(s["models"]["gpt?tokens=4"], 3);
+  EXPECT_EQ(s["connections_total"], 1);
+}
+
+TEST_F(MockServerTest, StreamEndsWithUsageAndDone) {
+  Client c(port_);
+  Response res =
+      c.call(http::verb::post, "/v1/chat/completions",
+             chat_body("gpt?tokens=3", true, R"("stream_options":{"include_usage":true})"));
+  ASSERT_EQ(res.result_int(), 200);
+  EXPECT_EQ(res[http::field::content_type], "text/event-stream; charset=utf-8");
+  EXPECT_TRUE(res.chunked());
+  const std::string& body = res.body();
+  EXPECT_EQ(body.substr(body.size() - 14), "data: [DONE]\n\n");
+  auto usage_at = body.rfind(R"("choices":[],"usage":{"prompt_tokens":3,"completion_tokens":3)");
+  EXPECT_NE(usage_at, std::string::npos);
+  EXPECT_EQ(stats()["streams_completed"], 1);
+}
+
+TEST_F(MockServerTest, Http10StreamIsUnchunkedAndCloses) {
+  Client c(port_);
+  ASSERT_FALSE(
+      c.send(http::verb::post, "/v1/chat/completions", chat_body("m?tokens=2", true), {}, 10));
+  Response res;
+  ASSERT_FALSE(c.read(res));
+  EXPECT_FALSE(res.chunked());
+  EXPECT_NE(res.body().find("data: [DONE]\n\n"), std::string::npos);
+  EXPECT_FALSE(res.keep_alive());
+}
+
+TEST_F(MockServerTest, FailCountsPerModelUntilReset) {
+  Client c(port_);
+  const std::string model = "m?fail=2&fail_status=429&retry_after=3";
+  for (int i = 0; i < 2; ++i) {
+    Response res = c.call(http::verb::post, "/v1/chat/completions", chat_body(model));
+    ASSERT_EQ(res.result_int(), 429);
+    EXPECT_EQ(res["Retry-After"], "3");
+    json err = json::parse(res.body())["error"];
+    EXPECT_EQ(err["code"], "rate_limit_exceeded");
+    EXPECT_TRUE(err.contains("param"));
+  }
+  EXPECT_EQ(c.call(http::verb::post, "/v1/chat/completions", chat_body(model)).result_int(), 200);
+  // Another model id has its own counter.
+  EXPECT_EQ(
+      c.call(http::verb::post, "/v1/chat/completions", chat_body(model + "&tokens=1")).result_int(),
+      429);
+  EXPECT_EQ(stats()["injected_failures"], 3);
+  EXPECT_EQ(c.call(http::verb::post, "/_mock/reset").result_int(), 200);
+  EXPECT_EQ(stats()["chat_requests"], 0);
+  EXPECT_EQ(c.call(http::verb::post, "/v1/chat/completions", chat_body(model)).result_int(), 429);
+}
+
+TEST_F(MockServerTest, HeaderBehaviourOverridesModel) {
+  Client c(port_);
+  Response res = c.call(http::verb::post, "/v1/chat/completions", chat_body("m?tokens=9"),
+                        {{"x-mock-behaviour", "fail=1&fail_status=503"}});
+  EXPECT_EQ(res.result_int(), 503);
+  EXPECT_EQ(json::parse(res.body())["error"]["type"], "server_error");
+  res = c.call(http::verb::post, "/v1/chat/completions", chat_body("m"),
+               {{"x-mock-behaviour", "tokens=1"}});
+  EXPECT_EQ(json::parse(res.body())["choices"][0]["message"]["content"], "tok0");
+}
+
+TEST_F(MockServerTest, BadRequestsInOpenAIShape) {
+  Client c(port_);
+  Response res = c.call(http::verb::post, "/v1/chat/completions", R"({"model":"m","messages":3})");
+  EXPECT_EQ(res.result_int(), 400);
+  EXPECT_EQ(json::parse(res.body())["error"]["param"], "messages");
+  res = c.call(http::verb::post, "/v1/chat/completions", chat_body("m?tokns=2"));
+  EXPECT_EQ(res.result_int(), 400);
+  EXPECT_EQ(json::parse(res.body())["error"]["param"], "model");
+  res = c.call(http::verb::get, "/v1/nothing");
+  EXPECT_EQ(res.result_int(), 404);
+  EXPECT_EQ(json::parse(res.body())["error"]["message"], "Invalid URL (GET /v1/nothing)");
+  res = c.call(http::verb::get, "/v1/chat/completions");
+  EXPECT_EQ(res.result_int(), 404);
+}
+
+TEST_F(MockServerTest, ModelsList) {
+  Client c(port_);
+  Response res = c.call(http::verb::get, "/v1/models");
+  ASSERT_EQ(res.result_int(), 200);
+  json doc = json::parse(res.body());
+  EXPECT_EQ(doc["object"], "list");
+  ASSERT_FALSE(doc["data"].empty());
+  EXPECT_EQ(doc["data"][0]["object"], "model");
+}
+
+TEST_F(MockServerTest, LastRequestShowsHeadersAndBody) {
+  Client c(port_);
+  EXPECT_EQ(c.call(http::verb::get, "/_mock/last_request").result_int(), 404);
+  c.call(http::verb::post, "/v1/chat/completions",
+         chat_body("up/model", false,
+                   R"("tools":[{"type":"function"}],"response_format":{"type":"json_object"})"),
+         {{"Authorization", "Bearer sk-upstream"}, {"X-Extra", "a"}});
+  Response res = c.call(http::verb::get, "/_mock/last_request");
+  ASSERT_EQ(res.result_int(), 200);
+  json doc = json::parse(res.body());
+  EXPECT_EQ(doc["method"], "POST");
+  EXPECT_EQ(doc["target"], "/v1/chat/completions");
+  EXPECT_EQ(doc["headers"]["authorization"], "Bearer sk-upstream");
+  EXPECT_EQ(doc["headers"]["x-extra"], "a");
+  EXPECT_EQ(doc["body"]["model"], "up/model");
+  EXPECT_EQ(doc["body"]["response_format"]["type"], "json_object");
+  EXPECT_EQ(doc["body"]["tools"].size(), 1u);
+}
+
+TEST_F(MockServerTest, LatencyDelaysTheAnswer) {
+  Client c(port_);
+  auto t0 = std::chrono::steady_clock::now();
+  Response res = c.call(http::verb::post, "/v1/chat/completions", chat_body("m?latency_ms=150"));
+  auto elapsed = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_GE(elapsed, std::chrono::milliseconds(150));
+}
+
+TEST_F(MockServerTest, ResetBeforeAnswering) {
+  Client c(port_);
+  ASSERT_FALSE(c.send(http::verb::post, "/v1/chat/completions", chat_body("m?reset_after=0")));
+  Response res;
+  error_code ec = c.read(res);
+  EXPECT_TRUE(ec == asio::error::connection_reset || ec == http::error::end_of_stream) << ec;
+  EXPECT_EQ(stats()["resets"], 1);
+}
+
+TEST_F(MockServerTest, StreamResetAfterK) {
+  Client c(port_);
+  ASSERT_FALSE(
+      c.send(http::verb::post, "/v1/chat/completions", chat_body("m?reset_after=2", true)));
+  Response res;
+  error_code ec = c.read(res);
+  EXPECT_TRUE(ec == asio::error::connection_reset || ec == http::error::partial_message) << ec;
+  EXPECT_EQ(stats()["resets"], 1);
+  EXPECT_EQ(stats()["streams_completed"], 0);
+}
+
+TEST_F(MockServerTest, MalformedAnswers) {
+  Client c(port_);
+  Response res = c.call(http::verb::post, "/v1/chat/completions", chat_body("m?malformed=1"));
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_TRUE(json::parse(res.body(), nullptr, false).is_discarded());
+  res = c.call(http::verb::post, "/v1/chat/completions", chat_body("m?malformed=1", true));
+  EXPECT_NE(res.body().find("data: {\"id\": not json"), std::string::npos);
+}
+
+TEST_F(MockServerTest, AbandonedStreamIsCounted) {
+  {
+    Client c(port_);
+    ASSERT_FALSE(c.send(http::verb::post, "/v1/chat/completions",
+                        chat_body("m?tokens=1000&token_delay_ms=20", true)));
+    std::string raw;
+    ASSERT_FALSE(c.read_some(200, raw));
+    EXPECT_NE(raw.find("200 OK"), std::string::npos);
+    EXPECT_TRUE(eventually([](const json& s) { return s["active_requests"] == 1; }));
+    c.close();
+  }
+  EXPECT_TRUE(eventually(
+      [](const json& s) { return s["abandoned_streams"] == 1 && s["active_requests"] == 0; }));
+}
+
+TEST_F(MockServerTest, StalledRequestEndsWhenClientLeaves) {
+  {
+    Client c(port_);
+    ASSERT_FALSE(c.send(http::verb::post, "/v1/chat/completions", chat_body("m?stall=1")));
+    EXPECT_TRUE(eventually([](const json& s) { return s["active_requests"] == 1; }));
+    c.close();
+  }
+  EXPECT_TRUE(eventually(
+      [](const json& s) { return s["abandoned_requests"] == 1 && s["active_requests"] == 0; }));
+}
+
+TEST_F(MockServerTest, StallAfterKEvents) {
+  Client c(port_);
+  ASSERT_FALSE(c.send(http::verb::post, "/v1/chat/completions",
+                      chat_body("m?stall_after=2&tokens=5", true)));
+  std::string raw;
+  while (raw.find("tok1") == std::string::npos) ASSERT_FALSE(c.read_some(1, raw));
+  // Two content events arrive, then nothing.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  c.drain(raw);
+  EXPECT_EQ(raw.find("tok2"), std::string::npos);
+  EXPECT_EQ(stats()["active_requests"], 1);
+  c.close();
+  EXPECT_TRUE(eventually([](const json& s) { return s["abandoned_streams"] == 1; }));
+}
+
+TEST_F(MockServerTest, ManyConnectionsAtOnce) {
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < 200; ++i) {
+    clients.push_back(std::make_unique<Client>(port_));
+    ASSERT_FALSE(clients.back()->send(http::verb::post, "/v1/chat/completions",
+                                      chat_body("m?latency_ms=1000")));
+  }
+  EXPECT_TRUE(eventually([](const json& s) { return s["active_requests"] == 200; }));
+  for (auto& c : clients) {
+    Response res;
+    ASSERT_FALSE(c->read(res));
+    EXPECT_EQ(res.result_int(), 200);
+  }
+  EXPECT_EQ(stats()["connections_active"], 200);
+}
+
+}  // namespace
+}  // namespace infergate::mock
