@@ -25,7 +25,7 @@ endfunction()
 # programs (*_main.cpp); its tests are every *_test.cpp in DIR, in one GoogleTest executable.
 #   infergate_component(NAME lib DIR dir INCLUDE incdir LIBS public deps TEST_LIBS test-only deps)
 function(infergate_component)
-  cmake_parse_arguments(C "" "NAME;DIR;INCLUDE" "LIBS;TEST_LIBS" ${ARGN})
+  cmake_parse_arguments(C "" "NAME;DIR" "INCLUDE;LIBS;TEST_LIBS" ${ARGN})
   file(GLOB srcs CONFIGURE_DEPENDS ${C_DIR}/*.cpp)
   set(tests ${srcs})
   list(FILTER srcs EXCLUDE REGEX "(_test|_fuzz|_main)\\.cpp$")

@@ -8,6 +8,7 @@ packages=(
   libboost1.81-dev libssl-dev libyaml-cpp-dev nlohmann-json3-dev libpcre2-dev
   libgtest-dev libgmock-dev
   nginx-light wrk curl procps
+  python3-jinja2
 )
 
 missing=()

@@ -105,11 +105,12 @@ asio::awaitable<AttemptResult> OpenAiAdapter::chat(const api::ChatRequest& reque
   result.upstream_status = resp.status();
 
   if (resp.status() < 200 || resp.status() >= 300) {
+    const std::string retry_after = retry_after_of(resp);  // headers go with the connection
     std::string body;
     co_await resp.read_all(body, kMaxErrorBodyBytes);  // a cut-off body still maps by status
     co_return co_await fail(
         sink, std::move(result),
-        openai::map_http_error(resp.status(), body, retry_after_of(resp), provider.api_key));
+        openai::map_http_error(resp.status(), body, retry_after, provider.api_key));
   }
 
   std::vector<api::Event> events;

@@ -294,19 +294,31 @@ std::string render_response(const ChatResponse& r, std::string_view model) {
   return out;
 }
 
+namespace {
+void append_model(std::string& out, const ModelEntry& m) {
+  out += "{\"id\":";
+  append_json_string(out, m.id);
+  out += ",\"object\":\"model\",\"created\":";
+  out += std::to_string(m.created);
+  out += ",\"owned_by\":";
+  append_json_string(out, m.owned_by);
+  out += '}';
+}
+}  // namespace
+
 std::string render_model_list(const std::vector<ModelEntry>& models) {
   std::string out = "{\"object\":\"list\",\"data\":[";
   for (std::size_t i = 0; i < models.size(); ++i) {
     if (i) out += ',';
-    out += "{\"id\":";
-    append_json_string(out, models[i].id);
-    out += ",\"object\":\"model\",\"created\":";
-    out += std::to_string(models[i].created);
-    out += ",\"owned_by\":";
-    append_json_string(out, models[i].owned_by);
-    out += '}';
+    append_model(out, models[i]);
   }
   out += "]}";
+  return out;
+}
+
+std::string render_model(const ModelEntry& model) {
+  std::string out;
+  append_model(out, model);
   return out;
 }
 

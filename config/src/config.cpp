@@ -11,6 +11,7 @@
 #include <fstream>
 #include <initializer_list>
 #include <limits>
+#include <sstream>
 #include <tuple>
 #include <unordered_map>
 
@@ -25,7 +26,7 @@ using detail::printable;
 
 // Limits on what a config may hold: it comes from outside, and aliases can make a small file
 // describe a huge tree, so the walk also has a budget of visited nodes.
-constexpr std::size_t kMaxNodesVisited = 2'000'000;
+constexpr std::size_t kMaxNodesVisited = 1'000'000;
 constexpr std::size_t kMaxErrors = 200;  // past this, more would only bury the first ones
 constexpr std::size_t kMaxProviders = 1'000;
 constexpr std::size_t kMaxModels = 10'000;
@@ -207,9 +208,10 @@ class Loader {
       : file_(std::move(file)), base_dir_(std::move(base_dir)), env_(env) {}
 
   LoadResult run(const std::string& yaml);
+  bool probe_documents(const std::string& yaml);
 
   void error(const YAML::Mark& mark, std::string key, std::string message) {
-    if (errors_.size() > kMaxErrors) return;
+    if (over_budget_) return;  // the walk is being abandoned; what follows would be noise
     if (errors_.size() == kMaxErrors) {
       // Stop walking too: the rest of the file is not worth the time.
       over_budget_ = true;
@@ -221,8 +223,9 @@ class Loader {
     errors_.push_back({file_, p.line, p.column, std::move(key), std::move(message)});
   }
   void error(const YAML::Node& node, std::string key, std::string message) {
-    error(node.Mark(), std::move(key), std::move(message));
+    error(mark_of(node), std::move(key), std::move(message));
   }
+  bool stopped() const { return over_budget_; }
 
   // Counts one visited node; false (reported once) when the walk is over budget.
   bool tick() {
@@ -245,6 +248,34 @@ class Loader {
   };
 
   // Quote the value as written; say nothing about a value that came from the environment.
+  // yaml-cpp marks an empty (null) node at the token after it, often on the next line; point at
+  // the last character before it instead ("key:" or "-"), which is where the value is missing.
+  YAML::Mark mark_of(const YAML::Node& node) const {
+    YAML::Mark m = node.Mark();
+    if (!node.IsNull() || m.is_null() || m.pos < 0 || static_cast<std::size_t>(m.pos) > text_.size())
+      return m;
+    std::string_view rest = text_.substr(static_cast<std::size_t>(m.pos));
+    for (std::string_view literal : {"~", "null", "Null", "NULL"}) {
+      if (rest.starts_with(literal)) return m;  // an explicit null is where yaml-cpp says
+    }
+    std::size_t q = static_cast<std::size_t>(m.pos);
+    int lines_back = 0;
+    while (q > 0) {
+      const char c = text_[q - 1];
+      if (c != ' ' && c != '\t' && c != '\r' && c != '\n') break;
+      if (c == '\n') ++lines_back;
+      --q;
+    }
+    if (q == 0) return m;
+    --q;  // the character before the gap
+    const std::size_t line_start = text_.rfind('\n', q);
+    YAML::Mark fixed = m;
+    fixed.pos = static_cast<int>(q);
+    fixed.line = m.line - lines_back;
+    fixed.column = static_cast<int>(line_start == std::string_view::npos ? q : q - line_start - 1);
+    return fixed;
+  }
+
   static std::string shown(const Scalar& s) {
     if (s.from_env) return "got a value from the environment (not shown)";
     return "got '" + printable(s.raw) + "'";
@@ -282,6 +313,7 @@ class Loader {
               const YAML::Node& node, const std::string& path, std::string_view what);
 
   std::string file_;
+  std::string_view text_;  // the YAML being loaded, for positions of empty values
   fs::path base_dir_;
   const EnvLookup& env_;
   std::vector<Diagnostic> errors_;
@@ -620,7 +652,7 @@ void Loader::parse_providers(const Section& root, std::vector<ProviderConfig>& o
     return;
   }
   out.reserve(items->size());
-  for (std::size_t i = 0; i < items->size(); ++i) {
+  for (std::size_t i = 0; i < items->size() && !stopped(); ++i) {
     out.emplace_back();
     parse_provider((*items)[i], indexed("providers", i), out.back());
   }
@@ -794,7 +826,7 @@ void Loader::parse_orgs(const Section& root, std::vector<OrgConfig>& out) {
     orgs_complete_ = false;
     return;
   }
-  for (std::size_t i = 0; i < items->size(); ++i) {
+  for (std::size_t i = 0; i < items->size() && !stopped(); ++i) {
     Section s(*this, (*items)[i], indexed("orgs", i), {"name"}, /*null_ok=*/false);
     OrgConfig org;
     if (!s.ok() || !require(s, "name") || !read_string(s, "name", org.name)) {
@@ -820,7 +852,7 @@ void Loader::parse_models(const Section& root, std::vector<ModelConfig>& out) {
     return;
   }
   out.reserve(items->size());
-  for (std::size_t i = 0; i < items->size(); ++i) {
+  for (std::size_t i = 0; i < items->size() && !stopped(); ++i) {
     Section s(*this, (*items)[i], indexed("models", i), {"name", "owned_by", "deployments"},
               /*null_ok=*/false);
     if (!s.ok()) {
@@ -844,7 +876,7 @@ void Loader::parse_models(const Section& root, std::vector<ModelConfig>& out) {
       const std::string dpath = s.path("deployments");
       if (auto deps = list(dn, dpath, kMaxDeployments, "deployments")) {
         if (deps->empty()) error(dn, dpath, "a model needs at least one deployment");
-        for (std::size_t j = 0; j < deps->size(); ++j) {
+        for (std::size_t j = 0; j < deps->size() && !stopped(); ++j) {
           Section d(*this, (*deps)[j], indexed(dpath, j), {"provider", "model"},
                     /*null_ok=*/false);
           if (!d.ok()) continue;
@@ -880,7 +912,7 @@ void Loader::parse_keys(const Section& root, std::vector<KeyConfig>& out) {
   auto items = list(*node, "keys", kMaxKeys, "keys");
   if (!items) return;
   out.reserve(items->size());
-  for (std::size_t i = 0; i < items->size(); ++i) {
+  for (std::size_t i = 0; i < items->size() && !stopped(); ++i) {
     Section s(*this, (*items)[i], indexed("keys", i), {"id", "sha256", "org", "models"},
               /*null_ok=*/false);
     if (!s.ok()) continue;
@@ -933,7 +965,7 @@ void Loader::parse_keys(const Section& root, std::vector<KeyConfig>& out) {
                 "an empty list would allow no model; leave 'models' out to allow all models");
         }
         std::unordered_map<std::string, int> seen;
-        for (std::size_t j = 0; j < names->size(); ++j) {
+        for (std::size_t j = 0; j < names->size() && !stopped(); ++j) {
           const YAML::Node& item = (*names)[j];
           const std::string ipath = indexed(mpath, j);
           auto v = scalar(item, ipath, "a model name");
@@ -964,6 +996,45 @@ void Loader::parse_routing(const Section& root, RoutingConfig& out) {
   read_int(s, "max_attempts", 1, 64, out.max_attempts);
 }
 
+// Sees the document structure from parser events: more than one document is an error, and so is
+// content the parser cannot start a node with (a stray ',' at the top level). yaml-cpp 0.7 reads
+// the latter as an endless series of empty documents, so YAML::LoadAll never returns on it; this
+// probe stops after three documents. Throws YAML::Exception on syntax errors.
+bool Loader::probe_documents(const std::string& yaml) {
+  struct Probe : YAML::EventHandler {
+    std::vector<YAML::Mark> starts;
+    void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  const std::string&) override {}
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {}
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                    YAML::EmitterStyle::value) override {}
+    void OnMapEnd() override {}
+  };
+  std::istringstream in(yaml);
+  YAML::Parser parser(in);
+  Probe probe;
+  while (probe.starts.size() < 3 && parser.HandleNextDocument(probe)) {
+  }
+  for (std::size_t i = 1; i < probe.starts.size(); ++i) {
+    if (probe.starts[i].pos == probe.starts[i - 1].pos) {
+      error(probe.starts[i], "",
+            "YAML syntax error: unexpected character here (a stray ',' or flow indicator?)");
+      return false;
+    }
+  }
+  if (probe.starts.size() > 1) {
+    error(probe.starts[1], "", "only one YAML document is allowed per file");
+    return false;
+  }
+  return true;
+}
+
 LoadResult Loader::run(const std::string& yaml) {
   LoadResult result;
   if (yaml.size() > kMaxConfigBytes) {
@@ -973,9 +1044,10 @@ LoadResult Loader::run(const std::string& yaml) {
     result.errors = std::move(errors_);
     return result;
   }
-  std::vector<YAML::Node> docs;
+  text_ = yaml;
+  YAML::Node doc;
   try {
-    docs = YAML::LoadAll(yaml);
+    if (probe_documents(yaml)) doc = YAML::Load(yaml);
   } catch (const YAML::Exception& e) {
     error(e.mark, "", "YAML syntax error: " + printable(e.msg, 200));
   } catch (const std::exception& e) {
@@ -983,10 +1055,8 @@ LoadResult Loader::run(const std::string& yaml) {
   }
   Config config;
   config.source = file_;
-  if (docs.size() > 1) error(docs[1], "", "only one YAML document is allowed per file");
-  if (errors_.empty() && !docs.empty()) {
+  if (errors_.empty()) {
     try {
-      const YAML::Node& doc = docs[0];
       if (!doc.IsNull() && !doc.IsMap()) {
         error(doc, "",
               "the configuration must be a mapping of sections (server, providers, models, keys, "

@@ -19,6 +19,9 @@
 #include <openssl/rand.h>
 
 #include "infergate/adapters/http_client.hpp"
+#ifdef INFERGATE_WITH_ENGINE
+#include "local_adapter.hpp"
+#endif
 #include "session.hpp"
 
 namespace infergate::gateway {
@@ -78,10 +81,24 @@ void raise_fd_limit() {
 
 Services::Services(const config::Config& cfg)
     : config(cfg), keys(cfg.keys), router(cfg), log(cfg.server.access_log),
-      instance_id(random_hex(4)) {
-  for (const auto& p : cfg.providers) {
-    if (auto a = adapters::make_adapter(p)) adapters.emplace(&p, std::move(a));
+      instance_id(random_hex(4)) {}
+
+bool Services::create_adapters(std::string* error) {
+  for (const auto& p : config.providers) {
+    std::unique_ptr<adapters::Adapter> a;
+    std::string why;
+#ifdef INFERGATE_WITH_ENGINE
+    if (p.type == "local") a = adapters::make_local_adapter(p, &why);
+#endif
+    if (p.type != "local") a = adapters::make_adapter(p);
+    if (!a) {
+      *error = "provider '" + p.name + "' (type " + p.type + "): " +
+               (why.empty() ? std::string("no adapter for this type") : why);
+      return false;
+    }
+    adapters.emplace(&p, std::move(a));
   }
+  return true;
 }
 
 Services::~Services() = default;
@@ -113,6 +130,7 @@ Server::~Server() = default;
 
 bool Server::listen(std::string* error) {
   raise_fd_limit();
+  if (!services_.create_adapters(error)) return false;
   const auto& sc = config_.server;
   if (sc.tls) {
     tls_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);

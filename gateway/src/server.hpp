@@ -33,6 +33,9 @@ struct Services {
   explicit Services(const config::Config& cfg);
   ~Services();
 
+  // One adapter per provider (loading local models); false with *error when one cannot be made.
+  bool create_adapters(std::string* error);
+
   adapters::Adapter* adapter_for(const config::ProviderConfig* p) const {
     auto it = adapters.find(p);
     return it == adapters.end() ? nullptr : it->second.get();

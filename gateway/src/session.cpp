@@ -489,10 +489,7 @@ awaitable<bool> Session<Stream>::handle_models(Request& req, RequestInfo& ri, st
                                    "` does not exist or you do not have access to it.",
                                "model", "model_not_found"));
     }
-    std::string one = openai::render_model_list(entries);
-    // {"object":"list","data":[X]} -> X
-    one = one.substr(26, one.size() - 28);
-    co_return co_await reply(ri, 200, one);
+    co_return co_await reply(ri, 200, openai::render_model(entries.front()));
   }
   co_return co_await reply(ri, 200, openai::render_model_list(entries));
 }

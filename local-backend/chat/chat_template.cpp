@@ -85,11 +85,14 @@ std::size_t decode_utf8(std::string_view s, std::size_t i, char32_t* cp) {
   std::size_t len = 0;
   char32_t min = 0;
   if ((c & 0xE0) == 0xC0) {
-    len = 2, min = 0x80;
+    len = 2;
+    min = 0x80;
   } else if ((c & 0xF0) == 0xE0) {
-    len = 3, min = 0x800;
+    len = 3;
+    min = 0x800;
   } else if ((c & 0xF8) == 0xF0) {
-    len = 4, min = 0x10000;
+    len = 4;
+    min = 0x10000;
   }
   *cp = 0xFFFD;
   if (len == 0 || i + len > s.size()) return 1;

@@ -6,6 +6,13 @@
 
 #if defined(INFERGATE_HAVE_X86_KERNELS)
 
+// GCC 12's intrinsic headers make undefined vectors by self-initialisation, which its own
+// -Wuninitialized then reports wherever they are inlined (GCC bug 105593).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 #include <immintrin.h>
 
 #include <cmath>
@@ -68,6 +75,7 @@ void quantize_act_q8(const float* x, std::int64_t n, ActQ8* out) {
   for (std::int64_t b = 0; b < n / QK8_0; ++b, x += QK8_0) {
     __m256 v[4];
     __m256 amax = _mm256_setzero_ps();
+    INFERGATE_UNROLL
     for (int j = 0; j < 4; ++j) {
       v[j] = _mm256_loadu_ps(x + 8 * j);
       amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_bit, v[j]));
@@ -80,6 +88,7 @@ void quantize_act_q8(const float* x, std::int64_t n, ActQ8* out) {
     out[b].d = d;
     const __m256 id = _mm256_set1_ps(d != 0.0f ? 127.0f / max_scalar : 0.0f);
     __m256i q[4];
+    INFERGATE_UNROLL
     for (int j = 0; j < 4; ++j) {
       // Clamp so nan/inf inputs stay in range (cvtps gives INT_MIN for them otherwise).
       __m256 s = _mm256_round_ps(_mm256_mul_ps(v[j], id), _MM_FROUND_TO_NEAREST_INT);
@@ -152,32 +161,41 @@ struct Q8Tile {
       const std::int64_t nb = ctx.k / QK8_0;
       const std::uint8_t* w[R];
       const ActQ8* a[C];
+      INFERGATE_UNROLL
       for (int r = 0; r < R; ++r) w[r] = ctx.w + (r0 + r) * ctx.w_stride;
+      INFERGATE_UNROLL
       for (int c = 0; c < C; ++c) {
         a[c] = reinterpret_cast<const ActQ8*>(ctx.a + (c0 + c) * ctx.a_stride);
       }
       __m256 acc[R][C];
+      INFERGATE_UNROLL
       for (int r = 0; r < R; ++r) {
+        INFERGATE_UNROLL
         for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
       }
       for (std::int64_t b = 0; b < nb; ++b) {
         __m256i wq[R];
         __m256 dw[R];
+        INFERGATE_UNROLL
         for (int r = 0; r < R; ++r) {
           const std::uint8_t* p = w[r] + b * F::kBlock;
           wq[r] = F::unpack(p);
           dw[r] = _mm256_set1_ps(load_f16(p));
         }
+        INFERGATE_UNROLL
         for (int c = 0; c < C; ++c) {
           const __m256i aq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[c][b].qs));
           const __m256 da = _mm256_set1_ps(a[c][b].d);
+          INFERGATE_UNROLL
           for (int r = 0; r < R; ++r) {
             const __m256 dot = _mm256_cvtepi32_ps(mul_sum_i8(wq[r], aq));
             acc[r][c] = _mm256_fmadd_ps(dot, _mm256_mul_ps(dw[r], da), acc[r][c]);
           }
         }
       }
+      INFERGATE_UNROLL
       for (int c = 0; c < C; ++c) {
+        INFERGATE_UNROLL
         for (int r = 0; r < R; ++r) ctx.y[(c0 + c) * ctx.y_stride + r0 + r] = hsum(acc[r][c]);
       }
     }
@@ -209,12 +227,15 @@ struct Q4_KTile {
   static void run(const TileCtx& ctx, std::int64_t r0, std::int64_t c0) {
     const std::int64_t nb = ctx.k / QK_K;
     const block_q8_K* a[C];
+    INFERGATE_UNROLL
     for (int c = 0; c < C; ++c) {
       a[c] = reinterpret_cast<const block_q8_K*>(ctx.a + (c0 + c) * ctx.a_stride);
     }
+    INFERGATE_UNROLL
     for (int r = 0; r < R; ++r) {
       const auto* w = reinterpret_cast<const block_q4_K*>(ctx.w + (r0 + r) * ctx.w_stride);
       __m256 acc[C];
+      INFERGATE_UNROLL
       for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
       for (std::int64_t b = 0; b < nb; ++b) {
         std::uint32_t utmp[4];
@@ -225,13 +246,16 @@ struct Q4_KTile {
         const float dw = load_f16(&w[b].d);
         const float dmin = load_f16(&w[b].dmin);
         __m256i sumi[C];
+        INFERGATE_UNROLL
         for (int c = 0; c < C; ++c) sumi[c] = _mm256_setzero_si256();
+        INFERGATE_UNROLL
         for (int j = 0; j < QK_K / 64; ++j) {
           const __m256i scale_l = _mm256_set1_epi16(sc[2 * j]);
           const __m256i scale_h = _mm256_set1_epi16(sc[2 * j + 1]);
           const __m256i q4 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs + 32 * j));
           const __m256i q4l = _mm256_and_si256(q4, _mm256_set1_epi8(0xF));
           const __m256i q4h = _mm256_and_si256(_mm256_srli_epi16(q4, 4), _mm256_set1_epi8(0xF));
+          INFERGATE_UNROLL
           for (int c = 0; c < C; ++c) {
             const auto* q8 = reinterpret_cast<const __m256i*>(a[c][b].qs + 64 * j);
             const __m256i pl = _mm256_madd_epi16(
@@ -241,6 +265,7 @@ struct Q4_KTile {
             sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(pl, ph));
           }
         }
+        INFERGATE_UNROLL
         for (int c = 0; c < C; ++c) {
           // Pairs of 16-sums make the 32-sums the mins apply to.
           const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[c][b].bsums));
@@ -253,6 +278,7 @@ struct Q4_KTile {
                                    _mm256_zextps128_ps256(_mm_cvtepi32_ps(prod)), acc[c]);
         }
       }
+      INFERGATE_UNROLL
       for (int c = 0; c < C; ++c) ctx.y[(c0 + c) * ctx.y_stride + r0 + r] = hsum(acc[c]);
     }
   }
@@ -265,20 +291,24 @@ struct Q6_KTile {
   static void run(const TileCtx& ctx, std::int64_t r0, std::int64_t c0) {
     const std::int64_t nb = ctx.k / QK_K;
     const block_q8_K* a[C];
+    INFERGATE_UNROLL
     for (int c = 0; c < C; ++c) {
       a[c] = reinterpret_cast<const block_q8_K*>(ctx.a + (c0 + c) * ctx.a_stride);
     }
     const __m256i m4 = _mm256_set1_epi8(0xF);
     const __m256i m2 = _mm256_set1_epi8(3);
+    INFERGATE_UNROLL
     for (int r = 0; r < R; ++r) {
       const auto* w = reinterpret_cast<const block_q6_K*>(ctx.w + (r0 + r) * ctx.w_stride);
       __m256 acc[C];
+      INFERGATE_UNROLL
       for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
       for (std::int64_t b = 0; b < nb; ++b) {
         const std::int8_t* scales = w[b].scales;
         const __m128i sc16 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(scales));
         const __m256i sc16w = _mm256_cvtepi8_epi16(sc16);
         __m256i sumi[C];
+        INFERGATE_UNROLL
         for (int c = 0; c < C; ++c) {
           // The -32 offset of every quant, applied once per block through the 16-sums.
           const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[c][b].bsums));
@@ -287,6 +317,7 @@ struct Q6_KTile {
         }
         const std::uint8_t* ql = w[b].ql;
         const std::uint8_t* qh = w[b].qh;
+        INFERGATE_UNROLL
         for (int h = 0; h < 2; ++h) {
           const __m256i qhb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh + 32 * h));
           const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 64 * h));
@@ -304,11 +335,13 @@ struct Q6_KTile {
           q[3] = _mm256_or_si256(
               _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qhb, 6), m2), 4));
+          INFERGATE_UNROLL
           for (int k = 0; k < 4; ++k) {
             // Elements 32k..32k+31 of this half: two groups of 16, two scales.
             const int g = 8 * h + 2 * k;
             const __m256i scv =
                 _mm256_set_m128i(_mm_set1_epi16(scales[g + 1]), _mm_set1_epi16(scales[g]));
+            INFERGATE_UNROLL
             for (int c = 0; c < C; ++c) {
               const __m256i q8 = _mm256_loadu_si256(
                   reinterpret_cast<const __m256i*>(a[c][b].qs + 128 * h + 32 * k));
@@ -318,11 +351,13 @@ struct Q6_KTile {
           }
         }
         const float dw = load_f16(&w[b].d);
+        INFERGATE_UNROLL
         for (int c = 0; c < C; ++c) {
           acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * a[c][b].d), _mm256_cvtepi32_ps(sumi[c]),
                                    acc[c]);
         }
       }
+      INFERGATE_UNROLL
       for (int c = 0; c < C; ++c) ctx.y[(c0 + c) * ctx.y_stride + r0 + r] = hsum(acc[c]);
     }
   }
@@ -362,33 +397,47 @@ struct FloatTile {
     static void run(const TileCtx& ctx, std::int64_t r0, std::int64_t c0) {
       const std::uint8_t* w[R];
       const float* a[C];
+      INFERGATE_UNROLL
       for (int r = 0; r < R; ++r) w[r] = ctx.w + (r0 + r) * ctx.w_stride;
+      INFERGATE_UNROLL
       for (int c = 0; c < C; ++c) {
         a[c] = reinterpret_cast<const float*>(ctx.a + (c0 + c) * ctx.a_stride);
       }
       __m256 acc[R][C];
+      INFERGATE_UNROLL
       for (int r = 0; r < R; ++r) {
+        INFERGATE_UNROLL
         for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
       }
-      std::int64_t i = 0;
+      std::int64_t i = ctx.k0;
       for (; i + 8 <= ctx.k; i += 8) {
         __m256 wv[R];
+        INFERGATE_UNROLL
         for (int r = 0; r < R; ++r) wv[r] = load8<T>(w[r], i);
+        INFERGATE_UNROLL
         for (int c = 0; c < C; ++c) {
           const __m256 av = _mm256_loadu_ps(a[c] + i);
+          INFERGATE_UNROLL
           for (int r = 0; r < R; ++r) acc[r][c] = _mm256_fmadd_ps(wv[r], av, acc[r][c]);
         }
       }
+      INFERGATE_UNROLL
       for (int c = 0; c < C; ++c) {
+        INFERGATE_UNROLL
         for (int r = 0; r < R; ++r) {
           float s = hsum(acc[r][c]);
           for (std::int64_t j = i; j < ctx.k; ++j) s += load1<T>(w[r], j) * a[c][j];
-          ctx.y[(c0 + c) * ctx.y_stride + r0 + r] = s;
+          float& out = ctx.y[(c0 + c) * ctx.y_stride + r0 + r];
+          out = (ctx.accumulate ? out : 0.0f) + s;
         }
       }
     }
   };
 };
+
+// Chunk of the dot length for float weights, so a tile's rows stay in L1 (see
+// drive_k_blocked); a multiple of 8, so only the last chunk has a scalar tail.
+constexpr std::int64_t kFloatKChunk = 512;
 
 template <int R, int C>
 using F32Tile = FloatTile<Type::F32>::K<R, C>;
@@ -407,9 +456,17 @@ void gemm(Type t, const void* w, std::size_t w_stride, std::int64_t nr, const vo
     case Type::Q8_0: return drive<Q8_0Tile, 2, 4>(ctx, nr, nc);
     case Type::Q4_K: return drive<Q4_KTile, 1, 4>(ctx, nr, nc);
     case Type::Q6_K: return drive<Q6_KTile, 1, 4>(ctx, nr, nc);
-    case Type::F32: return drive<F32Tile, 3, 4>(ctx, nr, nc);
-    case Type::F16: return drive<F16Tile, 3, 4>(ctx, nr, nc);
-    case Type::BF16: return drive<BF16Tile, 3, 4>(ctx, nr, nc);
+    // K-blocking only pays when activation tiles are reused across weight rows (see the
+    // AVX-512 path).
+    case Type::F32:
+      return nc <= 4 ? drive<F32Tile, 3, 4>(ctx, nr, nc)
+                     : drive_k_blocked<F32Tile, 3, 4>(ctx, nr, nc, kFloatKChunk);
+    case Type::F16:
+      return nc <= 4 ? drive<F16Tile, 3, 4>(ctx, nr, nc)
+                     : drive_k_blocked<F16Tile, 3, 4>(ctx, nr, nc, kFloatKChunk);
+    case Type::BF16:
+      return nc <= 4 ? drive<BF16Tile, 3, 4>(ctx, nr, nc)
+                     : drive_k_blocked<BF16Tile, 3, 4>(ctx, nr, nc, kFloatKChunk);
     default: return;
   }
 }

@@ -13,6 +13,13 @@
 
 #if defined(INFERGATE_HAVE_X86_KERNELS)
 
+// GCC 12's intrinsic headers make undefined vectors by self-initialisation, which its own
+// -Wuninitialized then reports wherever they are inlined (GCC bug 105593).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 #include <immintrin.h>
 
 #include <cmath>
@@ -42,6 +49,13 @@ inline std::uint32_t load_u32(const void* p) {
   return v;
 }
 
+// Weight rows are short (a few KiB) and a tile reads several at once, which the hardware
+// prefetchers follow poorly: every kernel asks for the same place in the next tile's rows
+// (`ahead` bytes further) while it works on this one.
+inline void prefetch_ahead(const std::uint8_t* p, std::size_t ahead) {
+  _mm_prefetch(reinterpret_cast<const char*>(p + ahead), _MM_HINT_T0);
+}
+
 // ---- Q4_0 / Q5_0 / Q8_0 ---------------------------------------------------------------------
 
 // Prepared activation row for these types, per pair of 32-blocks (an odd last block is paired
@@ -64,11 +78,9 @@ struct Q8Family<Type::Q4_0> {
   static constexpr std::size_t kBlock = sizeof(block_q4_0);
   static constexpr int kOffset = 8;
   static constexpr bool kNibbles = true;
-  template <bool Tail>
-  static __m512i unpack(const std::uint8_t* p) {
+  static __m512i unpack(const std::uint8_t* p, bool tail) {
     const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
-    const __m128i hi = Tail ? _mm_setzero_si128()
-                            : _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + kBlock + 2));
+    const __m128i hi = _mm_maskz_loadu_epi8(tail ? 0 : 0xFFFF, p + kBlock + 2);
     const __m256i x = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
     const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(x), _mm256_srli_epi16(x, 4), 1);
     return _mm512_and_si512(z, _mm512_set1_epi8(0x0F));
@@ -80,16 +92,14 @@ struct Q8Family<Type::Q5_0> {
   static constexpr std::size_t kBlock = sizeof(block_q5_0);
   static constexpr int kOffset = 16;
   static constexpr bool kNibbles = true;
-  template <bool Tail>
-  static __m512i unpack(const std::uint8_t* p) {
+  static __m512i unpack(const std::uint8_t* p, bool tail) {
     const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 6));
-    const __m128i hi = Tail ? _mm_setzero_si128()
-                            : _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + kBlock + 6));
+    const __m128i hi = _mm_maskz_loadu_epi8(tail ? 0 : 0xFFFF, p + kBlock + 6);
     const __m256i x = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
     __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(x), _mm256_srli_epi16(x, 4), 1);
     z = _mm512_and_si512(z, _mm512_set1_epi8(0x0F));
     const std::uint64_t h0 = load_u32(p + 2);
-    const std::uint64_t h1 = Tail ? 0 : load_u32(p + kBlock + 2);
+    const std::uint64_t h1 = tail ? 0 : load_u32(p + kBlock + 2);
     const std::uint64_t bits =
         (h0 & 0xFFFF) | ((h1 & 0xFFFF) << 16) | ((h0 >> 16) << 32) | ((h1 >> 16) << 48);
     return _mm512_mask_add_epi8(z, _cvtu64_mask64(bits), z, _mm512_set1_epi8(0x10));
@@ -103,11 +113,9 @@ struct Q8Family<Type::Q8_0> {
   static constexpr std::size_t kBlock = sizeof(block_q8_0);
   static constexpr int kOffset = 128;
   static constexpr bool kNibbles = false;
-  template <bool Tail>
-  static __m512i unpack(const std::uint8_t* p) {
+  static __m512i unpack(const std::uint8_t* p, bool tail) {
     const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2));
-    const __m256i hi = Tail ? _mm256_setzero_si256()
-                            : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + kBlock + 2));
+    const __m256i hi = _mm256_maskz_loadu_epi8(tail ? 0 : 0xFFFFFFFFu, p + kBlock + 2);
     const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
     return _mm512_xor_si512(z, _mm512_set1_epi8(static_cast<char>(0x80)));
   }
@@ -174,34 +182,6 @@ struct Q8Tile {
   struct K {
     using F = Q8Family<T>;
 
-    template <bool Tail>
-    static inline void step(const std::uint8_t* const* w, const std::uint8_t* const* qs,
-                            const float* const* ds, const std::int32_t* const* cs,
-                            std::int64_t p, __m512 (&acc)[R][C]) {
-      const __m512i lane_block = pair_lane_index<F::kNibbles>();
-      __m512i wz[R];
-      __m512 dw[R];
-      for (int r = 0; r < R; ++r) {
-        const std::uint8_t* src = w[r] + 2 * p * F::kBlock;
-        wz[r] = F::template unpack<Tail>(src);
-        __m128i h = _mm_cvtsi32_si128(load_u16(src));
-        if (!Tail) h = _mm_insert_epi16(h, load_u16(src + F::kBlock), 1);
-        dw[r] = _mm512_permutexvar_ps(lane_block, _mm512_castps128_ps512(_mm_cvtph_ps(h)));
-      }
-      for (int c = 0; c < C; ++c) {
-        const __m512i az = _mm512_loadu_si512(qs[c] + 64 * p);
-        const __m128 d2 = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(ds[c] + 2 * p)));
-        const __m512 da = _mm512_permutexvar_ps(lane_block, _mm512_castps128_ps512(d2));
-        const __m128i c2 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(cs[c] + 2 * p));
-        const __m512i start = _mm512_maskz_permutexvar_epi32(kPairStartLanes<F::kNibbles>,
-                                                             lane_block, _mm512_castsi128_si512(c2));
-        for (int r = 0; r < R; ++r) {
-          const __m512i dot = _mm512_dpbusd_epi32(start, wz[r], az);
-          acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw[r], da), acc[r][c]);
-        }
-      }
-    }
-
     static void run(const TileCtx& ctx, std::int64_t r0, std::int64_t c0) {
       const std::int64_t nb = ctx.k / QK8_0;
       const Q8Layout lay = Q8Layout::of(ctx.k);
@@ -209,20 +189,57 @@ struct Q8Tile {
       const std::uint8_t* qs[C];
       const float* ds[C];
       const std::int32_t* cs[C];
+      INFERGATE_UNROLL
       for (int r = 0; r < R; ++r) w[r] = ctx.w + (r0 + r) * ctx.w_stride;
+      INFERGATE_UNROLL
       for (int c = 0; c < C; ++c) {
         qs[c] = ctx.a + (c0 + c) * ctx.a_stride;
         ds[c] = reinterpret_cast<const float*>(qs[c] + lay.qs_bytes());
         cs[c] = reinterpret_cast<const std::int32_t*>(qs[c] + lay.qs_bytes() + 8 * lay.pairs);
       }
+      const __m512i lane_block = pair_lane_index<F::kNibbles>();
+      const std::size_t ahead = R * ctx.w_stride;
+      // One loop for all pairs, the odd tail included (masked loads): a second copy of the body
+      // makes GCC keep the accumulators in memory.
       __m512 acc[R][C];
+      INFERGATE_UNROLL
       for (int r = 0; r < R; ++r) {
+        INFERGATE_UNROLL
         for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
       }
-      const std::int64_t full = nb / 2;
-      for (std::int64_t p = 0; p < full; ++p) step<false>(w, qs, ds, cs, p, acc);
-      if (nb % 2) step<true>(w, qs, ds, cs, full, acc);
+      for (std::int64_t p = 0; p < lay.pairs; ++p) {
+        const bool tail = 2 * p + 1 == nb;
+        __m512i wz[R];
+        __m512 dw[R];
+        INFERGATE_UNROLL
+        for (int r = 0; r < R; ++r) {
+          const std::uint8_t* src = w[r] + 2 * p * F::kBlock;
+          prefetch_ahead(src, ahead);
+          wz[r] = F::unpack(src, tail);
+          __m128i h = _mm_cvtsi32_si128(load_u16(src));
+          h = _mm_insert_epi16(h, tail ? 0 : load_u16(src + F::kBlock), 1);
+          dw[r] = _mm512_permutexvar_ps(lane_block, _mm512_castps128_ps512(_mm_cvtph_ps(h)));
+        }
+        INFERGATE_UNROLL
+        for (int c = 0; c < C; ++c) {
+          const __m512i az = _mm512_loadu_si512(qs[c] + 64 * p);
+          const __m128 d2 =
+              _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(ds[c] + 2 * p)));
+          const __m512 da = _mm512_permutexvar_ps(lane_block, _mm512_castps128_ps512(d2));
+          const __m128i c2 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(cs[c] + 2 * p));
+          const __m512i start = _mm512_maskz_permutexvar_epi32(
+              kPairStartLanes<F::kNibbles>, lane_block, _mm512_castsi128_si512(c2));
+          INFERGATE_UNROLL
+          for (int r = 0; r < R; ++r) {
+            const __m512i dot = _mm512_dpbusd_epi32(start, wz[r], az);
+            acc[r][c] =
+                _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw[r], da), acc[r][c]);
+          }
+        }
+      }
+      INFERGATE_UNROLL
       for (int c = 0; c < C; ++c) {
+        INFERGATE_UNROLL
         for (int r = 0; r < R; ++r) {
           ctx.y[(c0 + c) * ctx.y_stride + r0 + r] = _mm512_reduce_add_ps(acc[r][c]);
         }
@@ -300,15 +317,18 @@ struct Q4_KTile {
     const std::int64_t nb = ctx.k / QK_K;
     const block_q4_K* w[R];
     const block_q8_K* a[C];
+    INFERGATE_UNROLL
     for (int r = 0; r < R; ++r) {
       w[r] = reinterpret_cast<const block_q4_K*>(ctx.w + (r0 + r) * ctx.w_stride);
     }
+    INFERGATE_UNROLL
     for (int c = 0; c < C; ++c) {
       a[c] = reinterpret_cast<const block_q8_K*>(ctx.a + (c0 + c) * ctx.a_stride);
     }
     // 16-bit lane i of step j takes scale 2j (i < 16) or 2j+1; the mins, each twice, line up
     // with the 16 sums of 16 activations.
     __m512i scale_idx[4];
+    INFERGATE_UNROLL
     for (int j = 0; j < 4; ++j) {
       scale_idx[j] = _mm512_inserti64x4(_mm512_set1_epi16(static_cast<short>(2 * j)),
                                         _mm256_set1_epi16(static_cast<short>(2 * j + 1)), 1);
@@ -317,24 +337,35 @@ struct Q4_KTile {
         _mm256_setr_epi16(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     __m512 acc[R][C];
+    INFERGATE_UNROLL
     for (int r = 0; r < R; ++r) {
+      INFERGATE_UNROLL
       for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
     }
     for (std::int64_t b = 0; b < nb; ++b) {
       __m512i sm[R];
       __m256i mins[R];
+      INFERGATE_UNROLL
       for (int r = 0; r < R; ++r) {
+        const auto* row = reinterpret_cast<const std::uint8_t*>(&w[r][b]);
+        for (std::size_t off = 0; off < sizeof(block_q4_K); off += 64) {
+          prefetch_ahead(row + off, R * ctx.w_stride);
+        }
         const __m256i s = q4_K_scales_mins(w[r][b].scales);
         sm[r] = _mm512_castsi256_si512(s);
         mins[r] = _mm256_permutexvar_epi16(min_idx, s);
       }
       __m512i sumi[R][C];
+      INFERGATE_UNROLL
       for (int r = 0; r < R; ++r) {
+        INFERGATE_UNROLL
         for (int c = 0; c < C; ++c) sumi[r][c] = _mm512_setzero_si512();
       }
+      INFERGATE_UNROLL
       for (int j = 0; j < QK_K / 64; ++j) {
         __m512i wz[R];
         __m512i sv[R];
+        INFERGATE_UNROLL
         for (int r = 0; r < R; ++r) {
           const __m256i q =
               _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[r][b].qs + 32 * j));
@@ -342,16 +373,20 @@ struct Q4_KTile {
               _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1), m4);
           sv[r] = _mm512_permutexvar_epi16(scale_idx[j], sm[r]);
         }
+        INFERGATE_UNROLL
         for (int c = 0; c < C; ++c) {
           const __m512i az = _mm512_loadu_si512(a[c][b].qs + 64 * j);
+          INFERGATE_UNROLL
           for (int r = 0; r < R; ++r) {
             sumi[r][c] = _mm512_dpwssd_epi32(sumi[r][c], _mm512_maddubs_epi16(wz[r], az), sv[r]);
           }
         }
       }
+      INFERGATE_UNROLL
       for (int c = 0; c < C; ++c) {
         const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[c][b].bsums));
         const float da = a[c][b].d;
+        INFERGATE_UNROLL
         for (int r = 0; r < R; ++r) {
           const __m256 mm = _mm256_cvtepi32_ps(_mm256_madd_epi16(bs, mins[r]));
           const float dw = load_f16(&w[r][b].d) * da;
@@ -362,7 +397,9 @@ struct Q4_KTile {
         }
       }
     }
+    INFERGATE_UNROLL
     for (int c = 0; c < C; ++c) {
+      INFERGATE_UNROLL
       for (int r = 0; r < R; ++r) {
         ctx.y[(c0 + c) * ctx.y_stride + r0 + r] = _mm512_reduce_add_ps(acc[r][c]);
       }
@@ -378,14 +415,17 @@ struct Q6_KTile {
     const std::int64_t nb = ctx.k / QK_K;
     const block_q6_K* w[R];
     const block_q8_K* a[C];
+    INFERGATE_UNROLL
     for (int r = 0; r < R; ++r) {
       w[r] = reinterpret_cast<const block_q6_K*>(ctx.w + (r0 + r) * ctx.w_stride);
     }
+    INFERGATE_UNROLL
     for (int c = 0; c < C; ++c) {
       a[c] = reinterpret_cast<const block_q8_K*>(ctx.a + (c0 + c) * ctx.a_stride);
     }
     // 64 quants per step = 4 groups of 16 = 4 scales, each over 8 16-bit lanes.
     __m512i scale_idx[4];
+    INFERGATE_UNROLL
     for (int s = 0; s < 4; ++s) {
       const short g = static_cast<short>(4 * s);
       scale_idx[s] = _mm512_inserti64x4(
@@ -398,26 +438,37 @@ struct Q6_KTile {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const __m512i m30 = _mm512_set1_epi8(0x30);
     __m512 acc[R][C];
+    INFERGATE_UNROLL
     for (int r = 0; r < R; ++r) {
+      INFERGATE_UNROLL
       for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
     }
     for (std::int64_t b = 0; b < nb; ++b) {
       __m256i sc16[R];
+      INFERGATE_UNROLL
       for (int r = 0; r < R; ++r) {
+        const auto* row = reinterpret_cast<const std::uint8_t*>(&w[r][b]);
+        for (std::size_t off = 0; off < sizeof(block_q6_K); off += 64) {
+          prefetch_ahead(row + off, R * ctx.w_stride);
+        }
         sc16[r] = _mm256_cvtepi8_epi16(
             _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[r][b].scales)));
       }
       __m512i sumi[R][C];
+      INFERGATE_UNROLL
       for (int c = 0; c < C; ++c) {
         const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[c][b].bsums));
+        INFERGATE_UNROLL
         for (int r = 0; r < R; ++r) {
           // Every quant carries a -32 offset: minus 32 x sum(scale x 16-sum), once per block.
           const __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16[r]), 5);
           sumi[r][c] = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), off));
         }
       }
+      INFERGATE_UNROLL
       for (int h = 0; h < 2; ++h) {
         __m512i lo[R], hi[R], sv_lo[R], sv_hi[R];
+        INFERGATE_UNROLL
         for (int r = 0; r < R; ++r) {
           const __m512i ql = _mm512_loadu_si512(w[r][b].ql + 64 * h);
           const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[r][b].qh + 32 * h));
@@ -431,24 +482,30 @@ struct Q6_KTile {
           sv_lo[r] = _mm512_permutexvar_epi16(scale_idx[2 * h], s);
           sv_hi[r] = _mm512_permutexvar_epi16(scale_idx[2 * h + 1], s);
         }
+        INFERGATE_UNROLL
         for (int c = 0; c < C; ++c) {
           const __m512i a_lo = _mm512_loadu_si512(a[c][b].qs + 128 * h);
           const __m512i a_hi = _mm512_loadu_si512(a[c][b].qs + 128 * h + 64);
+          INFERGATE_UNROLL
           for (int r = 0; r < R; ++r) {
             sumi[r][c] = _mm512_dpwssd_epi32(sumi[r][c], _mm512_maddubs_epi16(lo[r], a_lo), sv_lo[r]);
             sumi[r][c] = _mm512_dpwssd_epi32(sumi[r][c], _mm512_maddubs_epi16(hi[r], a_hi), sv_hi[r]);
           }
         }
       }
+      INFERGATE_UNROLL
       for (int c = 0; c < C; ++c) {
         const float da = a[c][b].d;
+        INFERGATE_UNROLL
         for (int r = 0; r < R; ++r) {
           acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi[r][c]),
                                       _mm512_set1_ps(load_f16(&w[r][b].d) * da), acc[r][c]);
         }
       }
     }
+    INFERGATE_UNROLL
     for (int c = 0; c < C; ++c) {
+      INFERGATE_UNROLL
       for (int r = 0; r < R; ++r) {
         ctx.y[(c0 + c) * ctx.y_stride + r0 + r] = _mm512_reduce_add_ps(acc[r][c]);
       }
@@ -475,41 +532,56 @@ template <Type T>
 struct FloatTile {
   template <int R, int C>
   struct K {
-    template <bool Masked>
-    static inline void step(const std::uint8_t* const* w, const float* const* a, std::int64_t i,
-                            __mmask16 m, __m512 (&acc)[R][C]) {
-      __m512 wv[R];
-      for (int r = 0; r < R; ++r) wv[r] = load16<T>(w[r], i, Masked ? m : __mmask16(0xFFFF));
-      for (int c = 0; c < C; ++c) {
-        const __m512 av = Masked ? _mm512_maskz_loadu_ps(m, a[c] + i) : _mm512_loadu_ps(a[c] + i);
-        for (int r = 0; r < R; ++r) acc[r][c] = _mm512_fmadd_ps(wv[r], av, acc[r][c]);
-      }
-    }
-
     static void run(const TileCtx& ctx, std::int64_t r0, std::int64_t c0) {
       const std::uint8_t* w[R];
       const float* a[C];
+      INFERGATE_UNROLL
       for (int r = 0; r < R; ++r) w[r] = ctx.w + (r0 + r) * ctx.w_stride;
+      INFERGATE_UNROLL
       for (int c = 0; c < C; ++c) {
         a[c] = reinterpret_cast<const float*>(ctx.a + (c0 + c) * ctx.a_stride);
       }
       __m512 acc[R][C];
+      INFERGATE_UNROLL
       for (int r = 0; r < R; ++r) {
+        INFERGATE_UNROLL
         for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
       }
-      std::int64_t i = 0;
-      for (; i + 16 <= ctx.k; i += 16) step<false>(w, a, i, 0xFFFF, acc);
-      if (i < ctx.k) {
-        step<true>(w, a, i, static_cast<__mmask16>((1u << (ctx.k - i)) - 1), acc);
-      }
-      for (int c = 0; c < C; ++c) {
+      // One loop, the last partial step masked (see Q8Tile::run).
+      for (std::int64_t i = ctx.k0; i < ctx.k; i += 16) {
+        const std::int64_t left = ctx.k - i;
+        const __mmask16 m =
+            left >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
+        __m512 wv[R];
+        INFERGATE_UNROLL
         for (int r = 0; r < R; ++r) {
-          ctx.y[(c0 + c) * ctx.y_stride + r0 + r] = _mm512_reduce_add_ps(acc[r][c]);
+          // F16/BF16 steps are half a line: every line is asked for twice, which is cheap.
+          constexpr std::int64_t kElemBytes = T == Type::F32 ? 4 : 2;
+          prefetch_ahead(w[r] + i * kElemBytes, R * ctx.w_stride);
+          wv[r] = load16<T>(w[r], i, m);
+        }
+        INFERGATE_UNROLL
+        for (int c = 0; c < C; ++c) {
+          const __m512 av = _mm512_maskz_loadu_ps(m, a[c] + i);
+          INFERGATE_UNROLL
+          for (int r = 0; r < R; ++r) acc[r][c] = _mm512_fmadd_ps(wv[r], av, acc[r][c]);
+        }
+      }
+      INFERGATE_UNROLL
+      for (int c = 0; c < C; ++c) {
+        INFERGATE_UNROLL
+        for (int r = 0; r < R; ++r) {
+          float& out = ctx.y[(c0 + c) * ctx.y_stride + r0 + r];
+          out = (ctx.accumulate ? out : 0.0f) + _mm512_reduce_add_ps(acc[r][c]);
         }
       }
     }
   };
 };
+
+// Chunk of the dot length for F32/F16/BF16 weights: a 4 x 6 tile's share (4 weight rows of up
+// to 4 bytes an element, 6 activation rows of 4) stays well inside L1.
+constexpr std::int64_t kFloatKChunk = 512;
 
 template <int R, int C>
 using F32Tile = FloatTile<Type::F32>::K<R, C>;
@@ -565,11 +637,18 @@ void gemm(Type t, const void* w, std::size_t w_stride, std::int64_t nr, const vo
     case Type::Q8_0: return drive<Q8_0Tile, 4, 4>(ctx, nr, nc);
     case Type::Q4_K: return drive<Q4_KTile, 2, 4>(ctx, nr, nc);
     case Type::Q6_K: return drive<Q6_KTile, 2, 4>(ctx, nr, nc);
-    case Type::F32: return drive<F32Tile, 4, 6>(ctx, nr, nc);
-    case Type::F16: return drive<F16Tile, 4, 6>(ctx, nr, nc);
+    // K-blocking pays only when activation tiles are reused across weight rows; a few
+    // activation rows (decode) stream each weight row once, front to back.
+    case Type::F32:
+      return nc <= 6 ? drive<F32Tile, 4, 6>(ctx, nr, nc)
+                     : drive_k_blocked<F32Tile, 4, 6>(ctx, nr, nc, kFloatKChunk);
+    case Type::F16:
+      return nc <= 6 ? drive<F16Tile, 4, 6>(ctx, nr, nc)
+                     : drive_k_blocked<F16Tile, 4, 6>(ctx, nr, nc, kFloatKChunk);
     case Type::BF16:
       if (bf16_hw()) return bf16_hw()->gemm(w, w_stride, nr, a, a_stride, nc, k, y, y_stride);
-      return drive<BF16Tile, 4, 6>(ctx, nr, nc);
+      return nc <= 6 ? drive<BF16Tile, 4, 6>(ctx, nr, nc)
+                     : drive_k_blocked<BF16Tile, 4, 6>(ctx, nr, nc, kFloatKChunk);
     default: return;
   }
 }

@@ -4,6 +4,13 @@
 
 #if defined(INFERGATE_HAVE_X86_KERNELS)
 
+// GCC 12's intrinsic headers make undefined vectors by self-initialisation, which its own
+// -Wuninitialized then reports wherever they are inlined (GCC bug 105593).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 #include <immintrin.h>
 
 #include <bit>
@@ -38,30 +45,40 @@ struct Bf16Tile {
   static void run(const TileCtx& ctx, std::int64_t r0, std::int64_t c0) {
     const std::uint8_t* w[R];
     const std::uint8_t* a[C];
+    INFERGATE_UNROLL
     for (int r = 0; r < R; ++r) w[r] = ctx.w + (r0 + r) * ctx.w_stride;
+    INFERGATE_UNROLL
     for (int c = 0; c < C; ++c) a[c] = ctx.a + (c0 + c) * ctx.a_stride;
     __m512 acc[R][C];
+    INFERGATE_UNROLL
     for (int r = 0; r < R; ++r) {
+      INFERGATE_UNROLL
       for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
     }
-    for (std::int64_t i = 0; i < ctx.k; i += 32) {
+    for (std::int64_t i = ctx.k0; i < ctx.k; i += 32) {
       const std::int64_t left = ctx.k - i;
       // The weight row is not padded: mask its last load. The activations are.
       const __mmask32 m = left >= 32 ? __mmask32(0xFFFFFFFF)
                                      : static_cast<__mmask32>((std::uint64_t{1} << left) - 1);
       __m512i wv[R];
+      INFERGATE_UNROLL
       for (int r = 0; r < R; ++r) wv[r] = _mm512_maskz_loadu_epi16(m, w[r] + 2 * i);
+      INFERGATE_UNROLL
       for (int c = 0; c < C; ++c) {
         const __m512i av = _mm512_loadu_si512(a[c] + 2 * i);
+        INFERGATE_UNROLL
         for (int r = 0; r < R; ++r) {
           acc[r][c] = _mm512_dpbf16_ps(acc[r][c], std::bit_cast<__m512bh>(wv[r]),
                                        std::bit_cast<__m512bh>(av));
         }
       }
     }
+    INFERGATE_UNROLL
     for (int c = 0; c < C; ++c) {
+      INFERGATE_UNROLL
       for (int r = 0; r < R; ++r) {
-        ctx.y[(c0 + c) * ctx.y_stride + r0 + r] = _mm512_reduce_add_ps(acc[r][c]);
+        float& out = ctx.y[(c0 + c) * ctx.y_stride + r0 + r];
+        out = (ctx.accumulate ? out : 0.0f) + _mm512_reduce_add_ps(acc[r][c]);
       }
     }
   }
@@ -71,7 +88,12 @@ void gemm(const void* w, std::size_t w_stride, std::int64_t nr, const void* a,
           std::size_t a_stride, std::int64_t nc, std::int64_t k, float* y, std::int64_t y_stride) {
   const TileCtx ctx{static_cast<const std::uint8_t*>(w), w_stride,
                     static_cast<const std::uint8_t*>(a), a_stride, k, y, y_stride};
-  drive<Bf16Tile, 4, 4>(ctx, nr, nc);
+  // 1024 BF16 elements of 4 weight and 4 activation rows: 16 KiB, inside L1.
+  if (nc <= 4) {
+    drive<Bf16Tile, 4, 4>(ctx, nr, nc);
+  } else {
+    drive_k_blocked<Bf16Tile, 4, 4>(ctx, nr, nc, 1024);
+  }
 }
 
 }  // namespace

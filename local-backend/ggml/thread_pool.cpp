@@ -71,7 +71,9 @@ void ThreadPool::run_tasks(std::uint32_t gen, int thread_index) {
 }
 
 void ThreadPool::worker_main(int thread_index) {
-  std::uint32_t seen = gen_of(ticket_.load(std::memory_order_acquire));
+  // Generation 0 is the pool's initial state. Not read from ticket_: a loop (or the destructor)
+  // may have published generation 1 before this thread got to run.
+  std::uint32_t seen = 0;
   while (true) {
     std::uint64_t t = ticket_.load(std::memory_order_acquire);
     if (gen_of(t) == seen) {

@@ -31,6 +31,8 @@ std::vector<std::uint8_t> to_buffer(const Writer& w) {
   return out;
 }
 
+// The File points into `image`, which must outlive it: no temporaries.
+std::unique_ptr<File> parse_ok(std::vector<std::uint8_t>&& image) = delete;
 std::unique_ptr<File> parse_ok(const std::vector<std::uint8_t>& image) {
   std::string error;
   auto f = File::parse(image.data(), image.size(), &error);
@@ -180,7 +182,8 @@ TEST(GgufWriter, SettingAKeyAgainReplacesItInPlace) {
   w.set_u32("a", 1);
   w.set_string("b", "x");
   w.set_string("a", "now a string");
-  auto f = parse_ok(to_buffer(w));
+  const auto image = to_buffer(w);
+  auto f = parse_ok(image);
   ASSERT_TRUE(f);
   ASSERT_EQ(f->metadata().size(), 2u);
   EXPECT_EQ(f->metadata()[0].first, "a");
@@ -275,7 +278,8 @@ TEST(GgufWriter, FillerProducesTensorDataAtWriteTime) {
                              dst[i] = static_cast<std::uint8_t>(i);
                            return true;
                          }));
-  auto f = parse_ok(to_buffer(w));
+  const auto image = to_buffer(w);
+  auto f = parse_ok(image);
   ASSERT_TRUE(f);
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(static_cast<const std::uint8_t*>(f->find_tensor("x")->data)[63], 63);

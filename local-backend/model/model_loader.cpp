@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 #include <string_view>
+#include <type_traits>
 
 #include "ggml/quants.hpp"
 #include "model/model.hpp"
@@ -20,6 +21,22 @@ constexpr std::int64_t kMaxHeadDim = 1024;
 constexpr std::int64_t kMaxFf = 1 << 20;
 constexpr std::int64_t kMaxVocab = 1 << 22;
 constexpr std::int64_t kMaxContext = 1 << 24;
+
+// Concatenates strings and numbers. (GCC 12 warns falsely, -Wrestrict, on some
+// "literal" + std::string chains; appending avoids them.)
+template <typename... Ts>
+std::string cat(const Ts&... parts) {
+  std::string s;
+  auto add = [&s](const auto& p) {
+    if constexpr (std::is_arithmetic_v<std::decay_t<decltype(p)>>) {
+      s += std::to_string(p);
+    } else {
+      s += std::string_view(p);
+    }
+  };
+  (add(parts), ...);
+  return s;
+}
 
 std::string type_name(ggml::Type t) {
   const char* n = ggml::traits(static_cast<std::uint32_t>(t)).name;
@@ -120,15 +137,13 @@ class ModelLoader {
     if (!get_int("attention.head_count", 1, kMaxHeads, std::nullopt, &hp.n_head)) return false;
     if (!get_int("attention.head_count_kv", 1, kMaxHeads, hp.n_head, &hp.n_head_kv)) return false;
     if (hp.n_head % hp.n_head_kv != 0) {
-      return fail("'" + key("attention.head_count") + "' (" + std::to_string(hp.n_head) +
-                  ") is not a multiple of '" + key("attention.head_count_kv") + "' (" +
-                  std::to_string(hp.n_head_kv) + ")");
+      return fail(cat("'", key("attention.head_count"), "' (", hp.n_head, ") is not a multiple of '",
+                      key("attention.head_count_kv"), "' (", hp.n_head_kv, ")"));
     }
     const bool has_key_length = file_.find(key("attention.key_length")) != nullptr;
     if (!has_key_length && hp.n_embd % hp.n_head != 0) {
-      return fail("'" + key("attention.head_count") + "' (" + std::to_string(hp.n_head) +
-                  ") does not divide '" + key("embedding_length") + "' (" +
-                  std::to_string(hp.n_embd) + ")");
+      return fail(cat("'", key("attention.head_count"), "' (", hp.n_head, ") does not divide '",
+                      key("embedding_length"), "' (", hp.n_embd, ")"));
     }
     if (!get_int("attention.key_length", 2, kMaxHeadDim, hp.n_embd / hp.n_head, &hp.head_dim)) {
       return false;
@@ -142,7 +157,7 @@ class ModelLoader {
                   ") differs from the key length (" + std::to_string(hp.head_dim) +
                   "); not supported");
     }
-    if (hp.head_dim % 2 != 0) return fail("head dimension " + std::to_string(hp.head_dim) + " is odd");
+    if (hp.head_dim % 2 != 0) return fail(cat("head dimension ", hp.head_dim, " is odd"));
     if (!get_int("rope.dimension_count", 2, hp.head_dim, hp.head_dim, &hp.n_rot)) return false;
     if (hp.n_rot % 2 != 0) {
       return fail("'" + key("rope.dimension_count") + "' (" + std::to_string(hp.n_rot) + ") is odd");

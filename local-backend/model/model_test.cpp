@@ -25,10 +25,25 @@ using testing::TempDir;
 
 // ---- the reference ------------------------------------------------------------------------
 
+// Whether the reference rounds each matmul's input as the kernels do: to the weight type's dot
+// type (Q8_0 / Q8_K blocks, BF16), via the reference quantize_row / dequantize_row. Without it
+// the reference is exact F32 math and quantised types differ by the activation rounding.
+bool g_round_activations = false;
+
 struct RefMatrix {
   int rows = 0, cols = 0;
+  ggml::Type type = ggml::Type::F32;
   std::vector<float> w;  // rows x cols
-  std::vector<double> apply(const std::vector<double>& x) const {
+  std::vector<double> apply(const std::vector<double>& in) const {
+    std::vector<double> x = in;
+    const ggml::Type dot = ggml::vec_dot_type(type);
+    if (g_round_activations && dot != ggml::Type::F32 && dot != ggml::Type::F16) {
+      std::vector<float> f(x.begin(), x.end());
+      std::vector<std::uint8_t> q(ggml::row_bytes(dot, cols));
+      ggml::quantize_row(dot, f.data(), q.data(), cols);
+      ggml::dequantize_row(dot, q.data(), f.data(), cols);
+      x.assign(f.begin(), f.end());
+    }
     std::vector<double> y(static_cast<std::size_t>(rows), 0.0);
     for (int r = 0; r < rows; ++r) {
       double s = 0.0;
@@ -140,6 +155,7 @@ class Reference {
     const gguf::TensorInfo* t = f.find_tensor(name);
     EXPECT_NE(t, nullptr) << name;
     RefMatrix m;
+    m.type = t->type;
     m.cols = static_cast<int>(t->shape[0]);
     m.rows = static_cast<int>(t->shape[1]);
     m.w.resize(static_cast<std::size_t>(m.rows) * m.cols);
@@ -233,7 +249,10 @@ struct Case {
   std::string arch;
   ggml::Type type;
   int hidden;
-  double tolerance;  // on ||engine - ref|| / ||ref|| of a logits row
+  // Bounds on ||engine - ref|| / ||ref|| of a logits row, against the exact F32 reference and
+  // against the reference that rounds matmul inputs as the kernels do.
+  double exact_tolerance;
+  double rounded_tolerance;
 };
 
 std::string case_name(const ::testing::TestParamInfo<Case>& info) {
@@ -243,9 +262,11 @@ std::string case_name(const ::testing::TestParamInfo<Case>& info) {
 
 class ReferenceTest : public ::testing::TestWithParam<Case> {};
 
-// Tolerances: F32 weights differ from the reference only by F32 arithmetic and the F16 KV cache
-// (~1e-3 relative per value); F16/BF16 add rounded activations; quantised types quantise the
-// activations too (Q8_0 / Q8_K, ~0.5% per matmul), which accumulates over the layers.
+// What the tolerances allow for: F32 weights differ from the reference only by F32 arithmetic and
+// the F16 KV cache (~5e-4 measured); BF16 weights meet BF16-rounded activations on AVX512-BF16
+// CPUs (~6e-3). Quantised types also quantise the activations (Q8_0 / Q8_K blocks, ~2-3% after
+// two layers against exact math); against a reference that rounds the same way they agree to
+// F32 / F16-cache precision again, which is the tight check of the kernels' arithmetic.
 TEST_P(ReferenceTest, PrefillAndDecodeMatchTheReference) {
   const Case& c = GetParam();
   TempDir dir;
@@ -255,8 +276,28 @@ TEST_P(ReferenceTest, PrefillAndDecodeMatchTheReference) {
   const std::string path = testing::write_or_fail(spec, dir.file("m.gguf"));
   if (HasFatalFailure()) return;
   Engine1 e(path, 2, 64, 32);
-  Reference ref(*e.file);
   const std::vector<int> toks = test_tokens(e.n_vocab(), 12, 1);
+  std::vector<std::vector<double>> exact, rounded;
+  {
+    Reference ref(*e.file);
+    g_round_activations = false;
+    for (int t : toks) exact.push_back(ref.step(t));
+  }
+  {
+    Reference ref(*e.file);
+    g_round_activations = true;
+    for (int t : toks) rounded.push_back(ref.step(t));
+    g_round_activations = false;
+  }
+  double worst_exact = 0.0, worst_rounded = 0.0;
+  auto check = [&](const float* got, int pos, const char* what) {
+    const double ee = rel_error(got, exact[static_cast<std::size_t>(pos)]);
+    const double er = rel_error(got, rounded[static_cast<std::size_t>(pos)]);
+    worst_exact = std::max(worst_exact, ee);
+    worst_rounded = std::max(worst_rounded, er);
+    EXPECT_LE(ee, c.exact_tolerance) << what << " position " << pos;
+    EXPECT_LE(er, c.rounded_tolerance) << what << " position " << pos;
+  };
 
   // Prefill of all 12 tokens in one batch, logits at every position.
   std::vector<BatchToken> batch;
@@ -264,40 +305,41 @@ TEST_P(ReferenceTest, PrefillAndDecodeMatchTheReference) {
   std::string error;
   const float* logits = e.fwd->decode(batch, &error);
   ASSERT_NE(logits, nullptr) << error;
-  std::vector<std::vector<double>> want;
-  for (int t : toks) want.push_back(ref.step(t));
-  double worst = 0.0;
-  for (int i = 0; i < 12; ++i) {
-    const double err = rel_error(logits + static_cast<std::size_t>(i) * e.n_vocab(), want[static_cast<std::size_t>(i)]);
-    worst = std::max(worst, err);
-    EXPECT_LE(err, c.tolerance) << "position " << i;
-  }
+  for (int i = 0; i < 12; ++i) check(logits + static_cast<std::size_t>(i) * e.n_vocab(), i, "prefill");
   // Decode: one token per call in slot 1, prompt of 5 then 7 single steps.
   std::vector<BatchToken> pre;
   for (int i = 0; i < 5; ++i) pre.push_back({toks[static_cast<std::size_t>(i)], i, 1, i == 4});
-  ASSERT_NE(e.fwd->decode(pre, &error), nullptr) << error;
+  const float* l = e.fwd->decode(pre, &error);
+  ASSERT_NE(l, nullptr) << error;
+  check(l, 4, "prompt");
   for (int i = 5; i < 12; ++i) {
-    const float* l = e.fwd->decode({{toks[static_cast<std::size_t>(i)], i, 1, true}}, &error);
+    l = e.fwd->decode({{toks[static_cast<std::size_t>(i)], i, 1, true}}, &error);
     ASSERT_NE(l, nullptr) << error;
-    const double err = rel_error(l, want[static_cast<std::size_t>(i)]);
-    worst = std::max(worst, err);
-    EXPECT_LE(err, c.tolerance) << "decode position " << i;
+    check(l, i, "decode");
   }
-  std::printf("[ %s %s hidden %d: worst relative error %.2e (tolerance %.0e) ]\n", c.arch.c_str(),
-              ggml::traits(static_cast<std::uint32_t>(c.type)).name, c.hidden, worst, c.tolerance);
+  std::printf("[ %s %s hidden %d: worst relative error %.1e vs exact (bound %.0e), %.1e vs rounded (bound %.0e) ]\n",
+              c.arch.c_str(), ggml::traits(static_cast<std::uint32_t>(c.type)).name, c.hidden,
+              worst_exact, c.exact_tolerance, worst_rounded, c.rounded_tolerance);
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Types, ReferenceTest,
-    ::testing::Values(Case{"llama", ggml::Type::F32, 256, 5e-3}, Case{"qwen2", ggml::Type::F32, 256, 5e-3},
-                      Case{"llama", ggml::Type::F16, 256, 5e-3}, Case{"qwen2", ggml::Type::F16, 256, 5e-3},
-                      Case{"llama", ggml::Type::BF16, 256, 1e-2},
-                      Case{"llama", ggml::Type::Q8_0, 256, 3e-2}, Case{"qwen2", ggml::Type::Q8_0, 256, 3e-2},
-                      Case{"llama", ggml::Type::Q4_0, 256, 3e-2}, Case{"qwen2", ggml::Type::Q4_0, 256, 3e-2},
-                      Case{"llama", ggml::Type::Q4_K, 256, 3e-2}, Case{"qwen2", ggml::Type::Q4_K, 256, 3e-2},
-                      Case{"llama", ggml::Type::Q6_K, 256, 3e-2}, Case{"qwen2", ggml::Type::Q6_K, 256, 3e-2},
+    ::testing::Values(Case{"llama", ggml::Type::F32, 256, 3e-3, 3e-3},
+                      Case{"qwen2", ggml::Type::F32, 256, 3e-3, 3e-3},
+                      Case{"llama", ggml::Type::F16, 256, 3e-3, 3e-3},
+                      Case{"qwen2", ggml::Type::F16, 256, 3e-3, 3e-3},
+                      Case{"llama", ggml::Type::BF16, 256, 2e-2, 2e-2},
+                      Case{"llama", ggml::Type::Q8_0, 256, 6e-2, 3e-3},
+                      Case{"qwen2", ggml::Type::Q8_0, 256, 6e-2, 3e-3},
+                      Case{"llama", ggml::Type::Q4_0, 256, 6e-2, 3e-3},
+                      Case{"qwen2", ggml::Type::Q4_0, 256, 6e-2, 3e-3},
+                      Case{"llama", ggml::Type::Q4_K, 256, 6e-2, 3e-3},
+                      Case{"qwen2", ggml::Type::Q4_K, 256, 6e-2, 3e-3},
+                      Case{"llama", ggml::Type::Q6_K, 256, 6e-2, 3e-3},
+                      Case{"qwen2", ggml::Type::Q6_K, 256, 6e-2, 3e-3},
                       // Rows of 64: K-quants fall back to Q5_0 / Q8_0 as llama.cpp does.
-                      Case{"llama", ggml::Type::Q4_K, 64, 3e-2}, Case{"qwen2", ggml::Type::Q6_K, 64, 3e-2}),
+                      Case{"llama", ggml::Type::Q4_K, 64, 6e-2, 3e-3},
+                      Case{"qwen2", ggml::Type::Q6_K, 64, 6e-2, 3e-3}),
     case_name);
 
 // ---- batching -------------------------------------------------------------------------------

@@ -280,7 +280,6 @@ std::unique_ptr<Vocab> Vocab::build(VocabData data, std::string* error) {
   if (v.kind == Kind::spm) {
     if (!v.init_spm(error)) return nullptr;
   } else {
-    if (data.merges.empty()) return fail("a gpt2 vocabulary needs tokenizer.ggml.merges");
     if (!v.init_bpe(data.merges, error)) return nullptr;
   }
 
@@ -355,6 +354,9 @@ std::unique_ptr<Vocab> Vocab::load(const gguf::File& file, std::string* error) {
     auto types = file.get_int_array("tokenizer.ggml.token_type");
     if (!types) return fail("tokenizer.ggml.token_type is not an integer array");
     d.token_types = std::move(*types);
+  }
+  if (d.model == "gpt2" && file.find("tokenizer.ggml.merges") == nullptr) {
+    return fail("tokenizer.ggml.merges is missing (a gpt2 vocabulary needs it)");
   }
   if (file.find("tokenizer.ggml.merges") != nullptr) {
     const auto* merges = file.get_string_array("tokenizer.ggml.merges");
@@ -549,5 +551,17 @@ std::optional<std::int32_t> Vocab::find_token(std::string_view text) const {
 }
 
 const std::vector<std::string>& Vocab::warnings() const { return impl_->warnings; }
+
+std::size_t complete_utf8_prefix(std::string_view text) {
+  // Look back at most 3 bytes for the lead byte of the last character.
+  const std::size_t n = text.size();
+  for (std::size_t back = 1; back <= 3 && back <= n; ++back) {
+    const auto c = static_cast<std::uint8_t>(text[n - back]);
+    if ((c & 0xC0) == 0x80) continue;  // continuation byte: keep looking for the lead
+    const std::size_t need = c >= 0xF0 && c <= 0xF7 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    return need > back && c >= 0xC0 && c <= 0xF7 ? n - back : n;
+  }
+  return n;
+}
 
 }  // namespace infergate::engine::vocab

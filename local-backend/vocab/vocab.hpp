@@ -4,6 +4,7 @@
 // A Vocab is immutable after load and safe to use from several threads at once.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -105,5 +106,10 @@ class Vocab {
   explicit Vocab(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// How many leading bytes of `text` can be shown without cutting a UTF-8 character in two: all of
+// it, less an incomplete multi-byte sequence at the very end (at most 3 bytes). For streaming:
+// emit that prefix, keep the rest until the next piece arrives. Invalid bytes are not held back.
+std::size_t complete_utf8_prefix(std::string_view text);
 
 }  // namespace infergate::engine::vocab

@@ -38,6 +38,8 @@ class SpecialTrie {
   std::array<std::int32_t, 256> root_{};  // root's children, 0 = none (node 0 is the root)
 };
 
+struct SpmScratch;
+
 struct Vocab::Impl {
   Kind kind = Kind::spm;
   PreTokenizer pre = PreTokenizer::gpt2;
@@ -63,6 +65,7 @@ struct Vocab::Impl {
 
   // SPM: the <0xXX> token (or the single-byte token) for each byte; -1 if none.
   std::array<std::int32_t, 256> spm_byte_token{};
+  bool spm_split_words = false;  // see init_spm
   // BPE: the token of each byte's GPT-2 character; merges by (left id, right id).
   std::array<std::int32_t, 256> bpe_byte_token{};
   struct Merge {
@@ -84,6 +87,8 @@ struct Vocab::Impl {
   // Tokenizes one stretch of plain text (no special tokens in it) onto `out`.
   void tokenize_spm(std::string_view text, std::vector<std::int32_t>& out) const;
   void tokenize_bpe(std::string_view text, std::vector<std::int32_t>& out) const;
+  void spm_segment(std::string_view text, SpmScratch& scratch,
+                   std::vector<std::int32_t>& out) const;
 
   // Builds the tables of vocab_spm.cpp / vocab_bpe.cpp; false with *error on a fatal problem.
   bool init_spm(std::string* error);

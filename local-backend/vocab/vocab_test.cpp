@@ -160,13 +160,13 @@ TEST_P(SharedVocab, LongAndBinaryInputs) {
   }
 }
 
+std::string vocab_param_name(const ::testing::TestParamInfo<const char*>& p) {
+  return std::string(p.param).find("spm") != std::string::npos ? "LlamaSpm" : "Gpt2";
+}
+
 INSTANTIATE_TEST_SUITE_P(Tokenizers, SharedVocab,
                          ::testing::Values("ggml-vocab-llama-spm.gguf", "ggml-vocab-gpt-2.gguf"),
-                         [](const auto& info) {
-                           return std::string(info.param).find("spm") != std::string::npos
-                                      ? std::string("LlamaSpm")
-                                      : std::string("Gpt2");
-                         });
+                         vocab_param_name);
 
 std::unique_ptr<Vocab> load_shared(const char* name, std::unique_ptr<gguf::File>& file) {
   const std::string path = tokenizer_dir() + "/" + name;
@@ -390,9 +390,6 @@ TEST(SyntheticBpe, HostileMetadataIsRefusedOrContained) {
   short_types.token_types.resize(3);
   EXPECT_FALSE(Vocab::build(short_types, &error));
 
-  VocabData no_merges = byte_bpe("gpt-2", {});
-  EXPECT_FALSE(Vocab::build(no_merges, &error));
-
   // Ids out of range, odd token types, merges naming nothing, an unknown pre-tokenizer: loaded,
   // with warnings.
   VocabData odd = byte_bpe("some-new-model", {"a b", "x", "q r", "zz yy"});
@@ -503,6 +500,17 @@ TEST(SyntheticSpm, LoadsThroughGguf) {
   EXPECT_EQ(ids.front(), 1);
   EXPECT_EQ(ids.back(), 2);
 
+  // A gpt2 vocabulary without merges is refused.
+  gguf::Writer bpe;
+  bpe.set_string("tokenizer.ggml.model", "gpt2");
+  bpe.set_string_array("tokenizer.ggml.tokens", {"a", "b"});
+  ASSERT_TRUE(bpe.write(path.string(), &error)) << error;
+  file = gguf::File::open(path.string(), &error);
+  std::filesystem::remove(path);
+  ASSERT_TRUE(file) << error;
+  EXPECT_FALSE(Vocab::load(*file, &error));
+  EXPECT_NE(error.find("merges"), std::string::npos) << error;
+
   // A vocabulary-less file is refused with a reason.
   gguf::Writer empty;
   empty.set_string("general.architecture", "llama");
@@ -512,6 +520,18 @@ TEST(SyntheticSpm, LoadsThroughGguf) {
   ASSERT_TRUE(file) << error;
   EXPECT_FALSE(Vocab::load(*file, &error));
   EXPECT_NE(error.find("tokenizer.ggml.model"), std::string::npos);
+}
+
+TEST(Utf8, CompletePrefixHoldsBackOnlyAnUnfinishedCharacter) {
+  EXPECT_EQ(complete_utf8_prefix(""), 0u);
+  EXPECT_EQ(complete_utf8_prefix("abc"), 3u);
+  EXPECT_EQ(complete_utf8_prefix("a\xC3"), 1u);         // é, first byte only
+  EXPECT_EQ(complete_utf8_prefix("a\xC3\xA9"), 3u);     // é whole
+  EXPECT_EQ(complete_utf8_prefix("a\xE6\x88"), 1u);     // 我, two of three bytes
+  EXPECT_EQ(complete_utf8_prefix("\xF0\x9F\x98"), 0u);  // 😁, three of four bytes
+  EXPECT_EQ(complete_utf8_prefix("\xF0\x9F\x98\x81"), 4u);
+  EXPECT_EQ(complete_utf8_prefix("a\x80\x80\x80\x80"), 5u);  // stray continuation bytes
+  EXPECT_EQ(complete_utf8_prefix("a\xFF"), 2u);              // invalid: not held back
 }
 
 }  // namespace

@@ -175,10 +175,10 @@ asio::awaitable<bool> pause(Conn& c, int ms) {
 
 // Resets the TCP connection (RST instead of FIN).
 void reset(Conn& c) {
+  c.st.resets.fetch_add(1);  // before the close, so a client that sees the reset sees the count
   error_code ec;
   c.sock.set_option(asio::socket_base::linger(true, 0), ec);
   c.sock.close(ec);
-  c.st.resets.fetch_add(1);
 }
 
 std::string make_id(State& st, std::string_view prefix) {

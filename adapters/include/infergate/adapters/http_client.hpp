@@ -82,9 +82,11 @@ class UpstreamResponse {
   // none once a response header arrived; afterwards also set by a failed body read.
   TransportError error() const { return error_; }
   int status() const { return status_; }
-  // The first value of header `name` (case-insensitive); empty when absent.
+  // The first value of header `name` (case-insensitive); empty when absent. Headers are
+  // available until the body has been read to the end (the connection then goes back to the
+  // pool with its parser): read the ones you need first.
   std::string_view header(std::string_view name) const;
-  // The Content-Length, or -1 (chunked / until close).
+  // The Content-Length, or -1 (chunked / until close / body already read).
   std::int64_t content_length() const;
   // The whole body has been received (the connection is back in the pool if reusable).
   bool done() const { return done_; }

@@ -27,6 +27,7 @@ struct ModelEntry {
   std::int64_t created = 0;
 };
 std::string render_model_list(const std::vector<ModelEntry>& models);
+std::string render_model(const ModelEntry& model);
 
 // Turns canonical events into chat.completion.chunk Server-Sent Events.
 class StreamWriter {

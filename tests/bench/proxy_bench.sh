@@ -1,0 +1,431 @@
+#!/usr/bin/env bash
+# The gateway's proxy overhead, measured against the mock upstream directly and against nginx as
+# a reverse proxy in front of the same mock, all on 127.0.0.1 ephemeral ports:
+#   a. throughput (non-streaming, 32 connections), direct / nginx / gateway, rounds interleaved
+#   b. added latency at concurrency 1 (latency_probe), rounds interleaved
+#   c. 7,500 requests in flight (mock latency 1.5 s): all succeed? gateway RSS idle and at peak
+#   d. streaming: added time to first token and added gap between relayed events (stream_probe)
+#   e. growth: gateway RSS after a warm-up vs after 200,000 requests (1,000,000 with --long)
+# Prints the results and writes them as the gateway section of docs/BENCHMARKS.md.
+#
+#   tests/bench/proxy_bench.sh BIN_DIR [--long] [--no-write]
+#
+# BIN_DIR is a build directory (or an install prefix's bin/) holding infergate,
+# infergate-mock-openai, latency_probe, stream_probe and load_probe. Needs wrk and nginx
+# (Debian: wrk, nginx-light). Thread counts: MOCK_THREADS (default 1), IO_THREADS (the gateway's
+# io_threads and nginx's worker_processes, default 1), WRK_THREADS (default 1).
+set -euo pipefail
+
+usage() {
+  echo "usage: $0 BIN_DIR [--long] [--no-write]" >&2
+  exit 2
+}
+[[ $# -ge 1 ]] || usage
+BIN_DIR=$(cd "$1" && pwd)
+shift
+LONG=0
+WRITE=1
+for arg in "$@"; do
+  case $arg in
+    --long) LONG=1 ;;
+    --no-write) WRITE=0 ;;
+    *) usage ;;
+  esac
+done
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+MOCK_THREADS=${MOCK_THREADS:-1}
+IO_THREADS=${IO_THREADS:-1}
+WRK_THREADS=${WRK_THREADS:-1}
+GROWTH_REQUESTS=200000
+[[ $LONG -eq 1 ]] && GROWTH_REQUESTS=1000000
+
+find_bin() {
+  local name=$1 dir
+  for dir in "$BIN_DIR" "$BIN_DIR/gateway" "$BIN_DIR/tests/mock" "$BIN_DIR/tests/bench"; do
+    if [[ -x $dir/$name ]]; then
+      echo "$dir/$name"
+      return
+    fi
+  done
+  echo "proxy_bench: $name not found under $BIN_DIR (build it first)" >&2
+  exit 2
+}
+GATEWAY_BIN=$(find_bin infergate)
+MOCK_BIN=$(find_bin infergate-mock-openai)
+LATENCY_PROBE=$(find_bin latency_probe)
+STREAM_PROBE=$(find_bin stream_probe)
+LOAD_PROBE=$(find_bin load_probe)
+NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
+for tool in wrk "$NGINX_BIN" sha256sum base64; do
+  command -v "$tool" >/dev/null || { echo "proxy_bench: $tool is required" >&2; exit 2; }
+done
+
+# 7,500 client connections plus as many upstream ones: every process needs the hard limit.
+ulimit -n "$(ulimit -Hn)"
+if [[ $(ulimit -n) -lt 16000 ]]; then
+  echo "proxy_bench: the descriptor limit ($(ulimit -n)) is below 16000; raise the hard limit" >&2
+  exit 2
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/infergate-bench.XXXXXX")
+PIDS=()
+cleanup() {
+  local rc=$? pid
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  if [[ $rc -ne 0 ]]; then
+    for log in "$WORK"/*.log; do
+      [[ -s $log ]] || continue
+      echo "--- last lines of $(basename "$log") ---" >&2
+      tail -n 15 "$log" >&2
+    done
+  fi
+  rm -rf "$WORK"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+
+wait_port_file() {
+  local file=$1 pid=$2 name=$3
+  for _ in $(seq 100); do
+    if [[ -s $file ]]; then
+      cat "$file"
+      return
+    fi
+    kill -0 "$pid" 2>/dev/null || { echo "proxy_bench: $name exited during start-up" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "proxy_bench: $name did not report its port within 10 s" >&2
+  exit 1
+}
+
+# GET over bash's /dev/tcp; true when the status is 200.
+http_ok() {
+  local port=$1 path=$2 line=""
+  exec 3<>"/dev/tcp/127.0.0.1/$port" || return 1
+  printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$path" >&3
+  IFS= read -r -t 2 line <&3 || true
+  exec 3<&-
+  [[ $line == *" 200 "* ]]
+}
+
+wait_http_ok() {
+  local port=$1 path=$2 pid=$3 name=$4
+  for _ in $(seq 100); do
+    if http_ok "$port" "$path" 2>/dev/null; then return; fi
+    kill -0 "$pid" 2>/dev/null || { echo "proxy_bench: $name exited" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "proxy_bench: $name did not answer 200 on $path within 10 s" >&2
+  exit 1
+}
+
+rss_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+median3() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+field() { sed -n "s/.*[[:space:]]$1=\([^[:space:]]*\).*/\1/p" <<<"$2" | head -n 1; }
+
+# ---------------------------------------------------------------------------------------------
+log "starting infergate-mock-openai (threads=$MOCK_THREADS)"
+"$MOCK_BIN" --host 127.0.0.1 --port 0 --port-file "$WORK/mock.port" --threads "$MOCK_THREADS" \
+  >"$WORK/mock.log" 2>&1 &
+PIDS+=($!)
+MOCK_PORT=$(wait_port_file "$WORK/mock.port" "${PIDS[-1]}" infergate-mock-openai)
+
+KEY="ig-$(head -c 32 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')"
+KEY_SHA256=$(printf '%s' "$KEY" | sha256sum | cut -d' ' -f1)
+export BENCH_UPSTREAM_KEY="sk-bench-upstream"
+# Upstream ids choose the mock's behaviour; direct runs use the same ids.
+STREAM_MODEL="bench-stream?tokens=50&token_delay_ms=2"
+SLOW_MODEL="bench-slow?latency_ms=1500"
+cat >"$WORK/gateway.yaml" <<EOF
+server:
+  host: 127.0.0.1
+  port: 0
+  port_file: $WORK/gateway.port
+  io_threads: $IO_THREADS
+  access_log: ""
+  limits: { max_connections: 20000 }
+  timeouts: { shutdown_grace: 2s }
+providers:
+  - name: mock
+    type: openai
+    base_url: http://127.0.0.1:$MOCK_PORT/v1
+    api_key: \${BENCH_UPSTREAM_KEY}
+    max_connections: 10000
+models:
+  - name: bench
+    deployments: [{ provider: mock, model: bench }]
+  - name: bench-stream
+    deployments: [{ provider: mock, model: "$STREAM_MODEL" }]
+  - name: bench-slow
+    deployments: [{ provider: mock, model: "$SLOW_MODEL" }]
+keys:
+  - id: bench
+    sha256: $KEY_SHA256
+routing:
+  max_attempts: 1
+EOF
+log "starting infergate (io_threads=$IO_THREADS)"
+"$GATEWAY_BIN" --config "$WORK/gateway.yaml" >"$WORK/gateway.log" 2>&1 &
+PIDS+=($!)
+GATEWAY_PID=${PIDS[-1]}
+GATEWAY_PORT=$(wait_port_file "$WORK/gateway.port" "$GATEWAY_PID" infergate)
+wait_http_ok "$GATEWAY_PORT" /readyz "$GATEWAY_PID" infergate
+
+log "starting nginx (worker_processes=$IO_THREADS)"
+mkdir -p "$WORK/nginx/logs"
+NGINX_USER=""
+[[ $EUID -eq 0 ]] && NGINX_USER="user root;"
+NGINX_PORT=""
+for _ in $(seq 10); do
+  port=$((20000 + RANDOM % 20000))
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue  # taken
+  cat >"$WORK/nginx/nginx.conf" <<EOF
+$NGINX_USER
+worker_processes $IO_THREADS;
+worker_rlimit_nofile 40000;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/logs/error.log warn;
+events { worker_connections 20000; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx/client_body;
+  proxy_temp_path $WORK/nginx/proxy;
+  fastcgi_temp_path $WORK/nginx/fastcgi;
+  uwsgi_temp_path $WORK/nginx/uwsgi;
+  scgi_temp_path $WORK/nginx/scgi;
+  upstream mock {
+    server 127.0.0.1:$MOCK_PORT;
+    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:$port;
+    keepalive_requests 1000000;
+    location / {
+      proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+EOF
+  "$NGINX_BIN" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/logs/error.log" \
+    >"$WORK/nginx.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 30); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    PIDS+=("$pid")
+    NGINX_PORT=$port
+    break
+  fi
+  wait "$pid" 2>/dev/null || true
+done
+[[ -n $NGINX_PORT ]] || { echo "proxy_bench: nginx did not start" >&2; cat "$WORK/nginx.log" >&2; exit 1; }
+
+# The same request bytes for every variant (the mock ignores the Authorization header).
+cat >"$WORK/post.lua" <<EOF
+wrk.method = "POST"
+wrk.body = '{"model":"bench","messages":[{"role":"user","content":"How fast is this gateway?"}]}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $KEY"
+EOF
+declare -A URL=(
+  [direct]="http://127.0.0.1:$MOCK_PORT/v1/chat/completions"
+  [nginx]="http://127.0.0.1:$NGINX_PORT/v1/chat/completions"
+  [gateway]="http://127.0.0.1:$GATEWAY_PORT/v1/chat/completions"
+)
+for v in direct nginx gateway; do
+  wrk -t1 -c4 -d1s -s "$WORK/post.lua" "${URL[$v]}" >"$WORK/warm-$v.txt"
+  grep -q "Non-2xx" "$WORK/warm-$v.txt" && { echo "proxy_bench: $v answers non-2xx" >&2; exit 1; }
+done
+
+# ---------------------------------------------------------------------------------------------
+log "a. throughput: wrk -t$WRK_THREADS -c32 -d10s, 3 rounds of direct / nginx / gateway"
+declare -A RPS
+ERRORS_A=0
+for round in 1 2 3; do
+  for v in direct nginx gateway; do
+    out=$(wrk -t"$WRK_THREADS" -c32 -d10s -s "$WORK/post.lua" "${URL[$v]}")
+    rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out")
+    if grep -qE "Non-2xx|Socket errors" <<<"$out"; then
+      ERRORS_A=1
+      grep -E "Non-2xx|Socket errors" <<<"$out" | sed "s/^/  $v: /" >&2
+    fi
+    RPS[$v,$round]=$rps
+    log "   round $round $v: $rps req/s"
+  done
+done
+for v in direct nginx gateway; do
+  RPS[$v,median]=$(median3 "${RPS[$v,1]}" "${RPS[$v,2]}" "${RPS[$v,3]}")
+done
+RATIO=$(awk -v g="${RPS[gateway,median]}" -v n="${RPS[nginx,median]}" 'BEGIN { printf "%.2f", g / n }')
+
+# ---------------------------------------------------------------------------------------------
+log "b. added latency at concurrency 1 (latency_probe, 5 interleaved rounds of 2,000)"
+LAT_OUT=$("$LATENCY_PROBE" --requests 2000 --rounds 5 --warmup 500 \
+  "direct=127.0.0.1:$MOCK_PORT:bench" "gateway=127.0.0.1:$GATEWAY_PORT:bench:$KEY" \
+  "nginx=127.0.0.1:$NGINX_PORT:bench")
+echo "$LAT_OUT" | grep -vE "^(RESULT|DIFF)" >&2
+LAT_DIRECT=$(grep "^RESULT direct " <<<"$LAT_OUT")
+LAT_GATEWAY=$(grep "^RESULT gateway " <<<"$LAT_OUT")
+LAT_NGINX=$(grep "^RESULT nginx " <<<"$LAT_OUT")
+LAT_DIFF=$(grep "^DIFF gateway-direct " <<<"$LAT_OUT")
+LAT_DIFF_NGINX=$(grep "^DIFF nginx-direct " <<<"$LAT_OUT")
+
+# ---------------------------------------------------------------------------------------------
+log "c. 7,500 requests in flight through the gateway (mock latency 1,500 ms, 10 s)"
+IDLE_RSS=$(rss_kib "$GATEWAY_PID" VmRSS)
+set +e
+LOAD_OUT=$("$LOAD_PROBE" --connections 7500 --duration 10 --ramp-ms 1000 --timeout-s 10 \
+  --watch-pid "$GATEWAY_PID" "gateway=127.0.0.1:$GATEWAY_PORT:bench-slow:$KEY")
+LOAD_RC=$?
+set -e
+echo "$LOAD_OUT" >&2
+HWM_RSS=$(rss_kib "$GATEWAY_PID" VmHWM)
+PEAK_RSS=$(field peak_rss_kib "$LOAD_OUT")
+kill -0 "$GATEWAY_PID" || { echo "proxy_bench: the gateway died under load" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------------------------
+log "d. streaming: 50 tokens 2 ms apart (stream_probe, 3 interleaved rounds of 30 streams)"
+STREAM_OUT=$("$STREAM_PROBE" --streams 30 --rounds 3 --warmup 5 \
+  "direct=127.0.0.1:$MOCK_PORT:$STREAM_MODEL" "gateway=127.0.0.1:$GATEWAY_PORT:bench-stream:$KEY")
+echo "$STREAM_OUT" | grep -vE "^(RESULT|DIFF)" >&2
+STREAM_DIRECT=$(grep "^RESULT direct " <<<"$STREAM_OUT")
+STREAM_GATEWAY=$(grep "^RESULT gateway " <<<"$STREAM_OUT")
+STREAM_DIFF=$(grep "^DIFF gateway-direct " <<<"$STREAM_OUT")
+
+# ---------------------------------------------------------------------------------------------
+log "e. growth: RSS after 20,000 warm-up requests vs after $GROWTH_REQUESTS more (32 connections)"
+"$LOAD_PROBE" --connections 32 --requests 20000 --ramp-ms 0 \
+  "gateway=127.0.0.1:$GATEWAY_PORT:bench:$KEY" >"$WORK/growth-warm.txt"
+GROWTH_BEFORE=$(rss_kib "$GATEWAY_PID" VmRSS)
+set +e
+GROWTH_OUT=$("$LOAD_PROBE" --connections 32 --requests "$GROWTH_REQUESTS" --ramp-ms 0 \
+  "gateway=127.0.0.1:$GATEWAY_PORT:bench:$KEY")
+GROWTH_RC=$?
+set -e
+echo "$GROWTH_OUT" >&2
+GROWTH_AFTER=$(rss_kib "$GATEWAY_PID" VmRSS)
+
+# ---------------------------------------------------------------------------------------------
+verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN {
+  ok = (op == "<=") ? (v <= t) : (v >= t); print ok ? "met" : "**missed**" }'; }
+CPU_MODEL=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
+CPU_MHZ=$(lscpu 2>/dev/null | sed -n 's/^CPU max MHz:[[:space:]]*//p' | head -n 1)
+CMDLINE="tests/bench/proxy_bench.sh BUILD_DIR$([[ $LONG -eq 1 ]] && echo " --long")"
+[[ $MOCK_THREADS != 1 || $IO_THREADS != 1 || $WRK_THREADS != 1 ]] &&
+  CMDLINE="MOCK_THREADS=$MOCK_THREADS IO_THREADS=$IO_THREADS WRK_THREADS=$WRK_THREADS $CMDLINE"
+
+SECTION="$WORK/section.md"
+{
+  echo "<!-- gateway-bench:begin (generated by tests/bench/proxy_bench.sh; edit the script, not this section) -->"
+  echo "## Gateway proxy overhead"
+  echo
+  echo "Measured $(date -u +%Y-%m-%d) on ${CPU_MODEL:-unknown CPU}${CPU_MHZ:+ (max ${CPU_MHZ%.*} MHz)}," \
+    "$(nproc) CPUs as seen by nproc, Linux $(uname -r), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM."
+  echo "Everything runs on that one machine over 127.0.0.1: the load generator, the mock upstream"
+  echo "(\`infergate-mock-openai --threads $MOCK_THREADS\`), the gateway (\`io_threads: $IO_THREADS\`,"
+  echo "access log off) and nginx $("$NGINX_BIN" -v 2>&1 | sed 's/.*nginx\///') (\`worker_processes $IO_THREADS\`,"
+  echo "\`upstream { keepalive 64; }\`, access log off). With few cores the three processes compete"
+  echo "for CPU, so absolute figures are lower than on a dedicated host; the comparisons are what count."
+  echo
+  echo "Reproduce (Release build; needs \`wrk\` and \`nginx-light\`):"
+  echo
+  echo '```sh'
+  echo "cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j"
+  echo "${CMDLINE/BUILD_DIR/build}"
+  echo '```'
+  echo
+  echo "### a. Throughput (non-streaming chat, wrk -t$WRK_THREADS -c32, 10 s per run)"
+  echo
+  echo "| variant | round 1 | round 2 | round 3 | median req/s |"
+  echo "|---|---:|---:|---:|---:|"
+  for v in direct nginx gateway; do
+    echo "| $v | ${RPS[$v,1]} | ${RPS[$v,2]} | ${RPS[$v,3]} | **${RPS[$v,median]}** |"
+  done
+  echo
+  echo "gateway / nginx = **$RATIO** (target ≥ 0.8: $(verdict "$RATIO" 0.8 ">="))."
+  [[ $ERRORS_A -eq 0 ]] && echo "No non-2xx answers or socket errors." ||
+    echo "**Some runs had non-2xx answers or socket errors** (see the script's output)."
+  echo
+  echo "### b. Added latency at concurrency 1 (latency_probe: 5 interleaved rounds × 2,000 requests, one keep-alive connection each, zero-delay mock)"
+  echo
+  echo "| | p50 µs | p90 µs | p99 µs | p99.9 µs |"
+  echo "|---|---:|---:|---:|---:|"
+  for row in "direct:$LAT_DIRECT" "nginx:$LAT_NGINX" "gateway:$LAT_GATEWAY"; do
+    name=${row%%:*}
+    r=${row#*:}
+    echo "| $name | $(field p50 "$r") | $(field p90 "$r") | $(field p99 "$r") | $(field p999 "$r") |"
+  done
+  echo "| **gateway − direct** | **$(field p50 "$LAT_DIFF")** | **$(field p90 "$LAT_DIFF")** | **$(field p99 "$LAT_DIFF")** | |"
+  echo "| nginx − direct | $(field p50 "$LAT_DIFF_NGINX") | $(field p90 "$LAT_DIFF_NGINX") | $(field p99 "$LAT_DIFF_NGINX") | |"
+  echo
+  echo "Target: gateway − direct at p99 ≤ 150 µs: $(verdict "$(field p99 "$LAT_DIFF")" 150 "<=")."
+  echo
+  echo "### c. 7,500 requests in flight (load_probe: 7,500 keep-alive connections opened over 1 s, 10 s, mock latency 1,500 ms)"
+  echo
+  echo "| sent | 2xx | non-2xx | connect errors | I/O errors | timeouts | peak in flight | req/s | p50 ms | p99 ms |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| $(field sent "$LOAD_OUT") | $(field ok "$LOAD_OUT") | $(field non2xx "$LOAD_OUT") | $(field connect_errors "$LOAD_OUT") | $(field io_errors "$LOAD_OUT") | $(field timeouts "$LOAD_OUT") | $(field peak_in_flight "$LOAD_OUT") | $(field rps "$LOAD_OUT") | $(field p50_ms "$LOAD_OUT") | $(field p99_ms "$LOAD_OUT") |"
+  echo
+  echo "Gateway resident memory: idle before the load **$(mib "$IDLE_RSS") MiB**, peak during it **$(mib "$PEAK_RSS") MiB**" \
+    "(sampled VmRSS every 50 ms; VmHWM afterwards $(mib "$HWM_RSS") MiB)."
+  [[ $LOAD_RC -eq 0 ]] && echo "All requests succeeded." || echo "**Not all requests succeeded.**"
+  echo
+  echo "### d. Streaming (stream_probe: 50 tokens 2 ms apart, 3 interleaved rounds × 30 streams)"
+  echo
+  echo "| | content events | TTFT p50 µs | TTFT p99 µs | gap p50 µs | gap p99 µs |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  for row in "direct:$STREAM_DIRECT" "gateway:$STREAM_GATEWAY"; do
+    name=${row%%:*}
+    r=${row#*:}
+    echo "| $name | $(field events "$r") | $(field ttft_p50 "$r") | $(field ttft_p99 "$r") | $(field gap_p50 "$r") | $(field gap_p99 "$r") |"
+  done
+  echo "| **gateway − direct** | | **$(field ttft_p50 "$STREAM_DIFF")** | **$(field ttft_p99 "$STREAM_DIFF")** | **$(field gap_p50 "$STREAM_DIFF")** | **$(field gap_p99 "$STREAM_DIFF")** |"
+  echo
+  echo "Targets: added TTFT ≤ 150 µs (median $(verdict "$(field ttft_p50 "$STREAM_DIFF")" 150 "<="))," \
+    "added gap ≤ 30 µs (median $(verdict "$(field gap_p50 "$STREAM_DIFF")" 30 "<="))."
+  echo
+  echo "### e. Growth (load_probe, 32 connections, non-streaming)"
+  echo
+  echo "| RSS after 20,000 warm-up requests | RSS after $GROWTH_REQUESTS more | growth | req/s |"
+  echo "|---:|---:|---:|---:|"
+  echo "| $(mib "$GROWTH_BEFORE") MiB | $(mib "$GROWTH_AFTER") MiB | $(mib $((GROWTH_AFTER - GROWTH_BEFORE))) MiB | $(field rps "$GROWTH_OUT") |"
+  [[ $GROWTH_RC -eq 0 ]] || echo "**Some requests failed** (see the script's output)."
+  echo "<!-- gateway-bench:end -->"
+} >"$SECTION"
+
+echo
+cat "$SECTION"
+
+if [[ $WRITE -eq 1 ]]; then
+  DOC="$ROOT/docs/BENCHMARKS.md"
+  mkdir -p "$(dirname "$DOC")"
+  [[ -f $DOC ]] || printf '# Benchmarks\n\n' >"$DOC"
+  # Replace the gateway section between its markers, or append it; other sections stay as they are.
+  awk -v section="$SECTION" '
+    /<!-- gateway-bench:begin/ { while ((getline line < section) > 0) print line; skip = 1; done = 1; next }
+    /<!-- gateway-bench:end -->/ { skip = 0; next }
+    !skip { print }
+    END { if (!done) { print ""; while ((getline line < section) > 0) print line } }
+  ' "$DOC" >"$WORK/doc.md"
+  cp "$WORK/doc.md" "$DOC"
+  log "wrote the gateway section of $DOC"
+fi
