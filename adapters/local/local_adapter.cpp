@@ -114,7 +114,7 @@ bool to_generate_request(const json& body, engine::GenerateRequest& g, api::Erro
 struct Mailbox {
   explicit Mailbox(asio::any_io_executor ex) : executor(ex), wake(ex) {}
   asio::any_io_executor executor;
-  asio::steady_timer wake;              // cancelled to wake the waiting coroutine
+  asio::steady_timer wake;                // cancelled to wake the waiting coroutine
   std::deque<engine::TokenEvent> events;  // touched only on `executor`
 };
 
@@ -129,17 +129,16 @@ class LocalAdapter final : public Adapter {
     if (!to_generate_request(request.body, g, result.error)) co_return result;
 
     auto box = std::make_shared<Mailbox>(co_await asio::this_coro::executor);
-    const auto submitted =
-        engine_->submit(std::move(g), [box](engine::TokenEvent&& ev) {
-          asio::post(box->executor, [box, ev = std::move(ev)]() mutable {
-            box->events.push_back(std::move(ev));
-            box->wake.cancel();
-          });
-        });
+    const auto submitted = engine_->submit(std::move(g), [box](engine::TokenEvent&& ev) {
+      asio::post(box->executor, [box, ev = std::move(ev)]() mutable {
+        box->events.push_back(std::move(ev));
+        box->wake.cancel();
+      });
+    });
     if (submitted.status == engine::SubmitStatus::queue_full) {
-      result.error = api::Error::make(api::ErrorKind::unavailable,
-                                      "The local engine is busy: its queue is full.", "",
-                                      "engine_overloaded");
+      result.error =
+          api::Error::make(api::ErrorKind::unavailable,
+                           "The local engine is busy: its queue is full.", "", "engine_overloaded");
       result.error.retryable = true;
       result.error.retry_after_s = 1;
       co_return result;
@@ -194,8 +193,7 @@ class LocalAdapter final : public Adapter {
       result.usage.reported = true;
       if (ev.finish == engine::Finish::error || ev.finish == engine::Finish::cancelled) {
         result.error = api::Error::make(api::ErrorKind::internal,
-                                        "The local engine failed: " + ev.error, "",
-                                        "engine_error");
+                                        "The local engine failed: " + ev.error, "", "engine_error");
         if (sink.committed()) {
           api::Event e;
           e.type = api::Event::Type::error;
@@ -206,8 +204,8 @@ class LocalAdapter final : public Adapter {
       }
       api::Event fin;
       fin.type = api::Event::Type::finish;
-      fin.finish = ev.finish == engine::Finish::length ? api::FinishReason::length
-                                                        : api::FinishReason::stop;
+      fin.finish =
+          ev.finish == engine::Finish::length ? api::FinishReason::length : api::FinishReason::stop;
       if (!co_await sink.on_event(std::move(fin))) co_return result;
       api::Event usage;
       usage.type = api::Event::Type::usage;

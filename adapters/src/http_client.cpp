@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <openssl/ssl.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -27,7 +28,6 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <openssl/ssl.h>
 
 namespace infergate::adapters {
 
@@ -95,7 +95,7 @@ TransportError classify(const error_code& ec, Clock::time_point deadline,
   return TransportError::reset;
 }
 
-std::unique_ptr<ssl::context> make_ssl_context(bool verify, const std::string& ca_file) {
+std::unique_ptr<ssl::context> make_ssl_context(bool verify, std::string_view ca_file) {
   auto ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
   SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_compression);
@@ -108,7 +108,7 @@ std::unique_ptr<ssl::context> make_ssl_context(bool verify, const std::string& c
   }
   ctx->set_default_verify_paths(ec);  // a missing system store is not fatal when ca_file is set
   if (!ca_file.empty()) {
-    ctx->load_verify_file(ca_file, ec);
+    ctx->load_verify_file(std::string(ca_file), ec);
     if (ec) return nullptr;
   }
   ctx->set_verify_mode(ssl::verify_peer, ec);
@@ -144,8 +144,7 @@ bool parse_url(std::string_view url, Endpoint& out, std::string* error) {
   const auto end = url.find_first_of("/?");
   const std::string_view authority = url.substr(0, end);
   std::string_view rest = end == std::string_view::npos ? std::string_view{} : url.substr(end);
-  if (authority.find('@') != std::string_view::npos)
-    return fail("URL must not contain user info");
+  if (authority.find('@') != std::string_view::npos) return fail("URL must not contain user info");
 
   std::string_view host, port_text;
   bool has_port = false, ipv6 = false;
@@ -170,8 +169,9 @@ bool parse_url(std::string_view url, Endpoint& out, std::string* error) {
   }
   if (host.empty()) return fail("URL has no host");
   for (char ch : host) {
-    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                    ch == '-' || ch == '.' || ch == '_' || (ipv6 && (ch == ':' || ch == '%'));
+    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' ||
+                    (ipv6 && (ch == ':' || ch == '%'));
     if (!ok) return fail("URL host has invalid characters");
   }
   if (has_port) {
@@ -286,11 +286,10 @@ struct Connection {
   Connection& operator=(const Connection&) = delete;
 
   // The peer closed an idle connection, or sent something unsolicited: not safe to reuse.
-  bool healthy(Clock::time_point now) const {
+  bool healthy(Clock::time_point now) {
     if (now - idle_since > kMaxIdleAge || rbuf.size() != 0) return false;
     char b;
-    const auto n = ::recv(const_cast<beast::tcp_stream&>(tcp).socket().native_handle(), &b, 1,
-                          MSG_PEEK | MSG_DONTWAIT);
+    const auto n = ::recv(tcp.socket().native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
   }
 
@@ -352,11 +351,14 @@ UpstreamResponse& UpstreamResponse::operator=(UpstreamResponse&& other) noexcept
   return *this;
 }
 
-UpstreamResponse::~UpstreamResponse() { close(); }
-
-void UpstreamResponse::close() {
-  delete std::exchange(conn_, nullptr);
+UpstreamResponse::~UpstreamResponse() {
+  // A complete response (e.g. one without a body, never read) still returns its connection.
+  if (conn_ && error_ == TransportError::none && conn_->parser && conn_->parser->is_done())
+    finish();
+  close();
 }
+
+void UpstreamResponse::close() { delete std::exchange(conn_, nullptr); }
 
 void UpstreamResponse::fail(TransportError e) {
   error_ = e;
@@ -394,8 +396,8 @@ asio::awaitable<bool> UpstreamResponse::read_some(std::string_view& piece) {
     body.data = c.piece.data();
     body.size = c.piece.size();
     c.tcp.expires_at(earlier(Clock::now() + idle_timeout_, deadline_));
-    auto [ec, n] = co_await on_stream(
-        c, [&](auto& s) { return http::async_read_some(s, c.rbuf, p, kTok); });
+    auto [ec, n] =
+        co_await on_stream(c, [&](auto& s) { return http::async_read_some(s, c.rbuf, p, kTok); });
     (void)n;
     if (ec == http::error::need_buffer) ec = {};
     if (ec) {
@@ -446,9 +448,8 @@ struct HttpClient::Impl {
   asio::awaitable<TransportError> connect(Pool& pool, const Endpoint& ep,
                                           Clock::time_point deadline, Connection& c);
   asio::awaitable<std::unique_ptr<Connection>> checkout(Pool& pool, const Endpoint& ep,
-                                                        const RequestOptions& opt,
-                                                        bool allow_idle, bool& reused,
-                                                        TransportError& err);
+                                                        const RequestOptions& opt, bool allow_idle,
+                                                        bool& reused, TransportError& err);
   asio::awaitable<TransportError> exchange(Connection& c, const Endpoint& ep,
                                            const HttpRequest& req, const RequestOptions& opt);
 
@@ -461,7 +462,7 @@ struct HttpClient::Impl {
   std::unordered_map<std::string, std::unique_ptr<ssl::context>> ssl_contexts;
   std::unordered_map<std::string, DnsEntry> dns;
   std::unordered_map<std::string, std::unique_ptr<Pool>> pools;  // after ssl_contexts: uses them
-  std::string key;  // scratch, reused for lookups
+  std::string key;                                               // scratch, reused for lookups
   Stats stats;
 };
 
@@ -706,9 +707,7 @@ asio::awaitable<UpstreamResponse> HttpClient::send(const Endpoint& endpoint,
     if (err == TransportError::none) {
       resp.status_ = c->parser->get().result_int();
       resp.reused_ = reused;
-      const bool done = c->parser->is_done();
-      resp.conn_ = c.release();
-      if (done) resp.finish();
+      resp.conn_ = c.release();  // even with no body: the headers live with the connection
       co_return resp;
     }
     // The keep-alive race: the peer closed the idle connection as the request went out. Nothing

@@ -3,12 +3,12 @@
 #include <filesystem>
 #include <fstream>
 
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include "test_upstream.hpp"
 
@@ -464,9 +464,8 @@ TestCert make_cert(const char* dns_name) {
   };
   TestCert c;
   c.cert_pem = to_pem([&](BIO* b) { PEM_write_bio_X509(b, x); });
-  c.key_pem = to_pem([&](BIO* b) {
-    PEM_write_bio_PrivateKey(b, key, nullptr, nullptr, 0, nullptr, nullptr);
-  });
+  c.key_pem = to_pem(
+      [&](BIO* b) { PEM_write_bio_PrivateKey(b, key, nullptr, nullptr, 0, nullptr, nullptr); });
   X509_free(x);
   EVP_PKEY_free(key);
   return c;
@@ -480,6 +479,7 @@ class HttpClientTls : public ::testing::Test {
     server_ctx_.use_private_key(asio::buffer(cert_.key_pem), ssl::context::pem);
     ca_file_ = std::filesystem::temp_directory_path() /
                ("infergate-net-test-ca-" + std::to_string(::getpid()) + ".pem");
+    ca_file_str_ = ca_file_.string();
     std::ofstream(ca_file_) << cert_.cert_pem;
   }
   void TearDown() override { std::filesystem::remove(ca_file_); }
@@ -490,7 +490,7 @@ class HttpClientTls : public ::testing::Test {
     run_client([&](HttpClient& client) -> asio::awaitable<void> {
       auto opt = fast_options();
       opt.tls_verify = verify;
-      if (with_ca) opt.ca_file = ca_file_.string();
+      if (with_ca) opt.ca_file = ca_file_str_;
       for (int i = 0; i < 2; ++i) {  // the second one reuses the TLS connection
         auto resp = co_await client.send(endpoint_of(url), post("/x", "{}"), opt);
         result = resp.error();
@@ -507,6 +507,7 @@ class HttpClientTls : public ::testing::Test {
   TestCert cert_;
   ssl::context server_ctx_{ssl::context::tls_server};
   std::filesystem::path ca_file_;
+  std::string ca_file_str_;
 };
 
 TEST_F(HttpClientTls, VerifiedWithCaFileAndSni) {
@@ -540,7 +541,9 @@ TEST_F(HttpClientTls, MissingCaFileFails) {
   TransportError result = TransportError::none;
   run_client([&](HttpClient& client) -> asio::awaitable<void> {
     auto opt = fast_options();
-    opt.ca_file = (std::filesystem::temp_directory_path() / "infergate-no-such-ca.pem").string();
+    const auto missing =
+        (std::filesystem::temp_directory_path() / "infergate-no-such-ca.pem").string();
+    opt.ca_file = missing;
     auto resp = co_await client.send(endpoint_of(up.url()), post("/x", "{}"), opt);
     result = resp.error();
   });

@@ -88,8 +88,7 @@ asio::awaitable<AttemptResult> OpenAiAdapter::chat(const api::ChatRequest& reque
     path = &other_target;
   }
   if (!ok) {
-    co_return co_await fail(sink, std::move(result),
-                            map_transport_error(TransportError::bad_url));
+    co_return co_await fail(sink, std::move(result), map_transport_error(TransportError::bad_url));
   }
 
   HttpRequest req;
@@ -184,11 +183,11 @@ asio::awaitable<AttemptResult> OpenAiAdapter::chat(const api::ChatRequest& reque
     result.ok = true;
     co_return result;
   }
-  api::Error err = resp.error() != TransportError::none
-                       ? map_transport_error(resp.error())
-                       : api::Error::make(api::ErrorKind::upstream,
-                                          "upstream stream ended before it was complete", {},
-                                          "upstream_error");
+  api::Error err =
+      resp.error() != TransportError::none
+          ? map_transport_error(resp.error())
+          : api::Error::make(api::ErrorKind::upstream,
+                             "upstream stream ended before it was complete", {}, "upstream_error");
   if (resp.error() == TransportError::none) err.retryable = true;
   co_return co_await fail(sink, std::move(result), std::move(err));
 }

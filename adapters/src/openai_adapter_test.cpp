@@ -1,7 +1,7 @@
 #include "infergate/adapters/openai_adapter.hpp"
 
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <gtest/gtest.h>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <nlohmann/json.hpp>
 
 #include "test_upstream.hpp"
@@ -21,8 +21,8 @@ constexpr const char* kKey = "sk-test-SECRET-0123456789";
 // `commit_after` events; reports the client gone after `gone_after` events.
 class CollectingSink : public api::EventSink {
  public:
-  int commit_after = 1;   // <0: never commits
-  int gone_after = -1;    // <0: never
+  int commit_after = 1;  // <0: never commits
+  int gone_after = -1;   // <0: never
   std::vector<api::Event> events;
 
   asio::awaitable<bool> on_event(api::Event ev) override {
@@ -144,14 +144,15 @@ TEST(OpenAiAdapter, NonStreaming) {
 
 TEST(OpenAiAdapter, StreamingRelaysEventsAndReusesConnection) {
   // Events split at awkward places: mid-line, between CR and LF, several in one chunk.
-  const std::string stream = sse(chunk_json(R"({"role":"assistant","content":""})")) +
-                             sse(chunk_json(R"({"content":"Hel"})")) +
-                             "data: " + chunk_json(R"({"content":"lo"})") + "\r\n\r\n" +
-                             sse(chunk_json(R"({"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":"{\"a\""}}]})")) +
-                             ": keep-alive\n\n" +
-                             sse(chunk_json(R"({"tool_calls":[{"index":0,"function":{"arguments":":1}"}}]})")) +
-                             sse(chunk_json("{}", "\"tool_calls\"")) + sse(kUsageChunk) +
-                             sse("[DONE]");
+  const std::string stream =
+      sse(chunk_json(R"({"role":"assistant","content":""})")) +
+      sse(chunk_json(R"({"content":"Hel"})")) + "data: " + chunk_json(R"({"content":"lo"})") +
+      "\r\n\r\n" +
+      sse(chunk_json(
+          R"({"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":"{\"a\""}}]})")) +
+      ": keep-alive\n\n" +
+      sse(chunk_json(R"({"tool_calls":[{"index":0,"function":{"arguments":":1}"}}]})")) +
+      sse(chunk_json("{}", "\"tool_calls\"")) + sse(kUsageChunk) + sse("[DONE]");
   TestUpstream up([stream](Peer& p, const Request&) -> asio::awaitable<bool> {
     std::string out = sse_head();
     const std::size_t cuts[] = {0, 7, 150, 151, 400, 401, 402, 900, stream.size()};
@@ -191,8 +192,9 @@ TEST(OpenAiAdapter, StreamingRelaysEventsAndReusesConnection) {
 
 TEST(OpenAiAdapter, RateLimitedBeforeCommitDeliversNothing) {
   TestUpstream up([](Peer& p, const Request&) -> asio::awaitable<bool> {
-    co_return co_await p.write(response(
-        429, R"({"error":{"message":"Rate limit reached","type":"requests"}})", "Retry-After: 3\r\n"));
+    co_return co_await p.write(
+        response(429, R"({"error":{"message":"Rate limit reached","type":"requests"}})",
+                 "Retry-After: 3\r\n"));
   });
   CollectingSink sink;
   const auto r = run_chat(up, true, sink);
@@ -217,9 +219,9 @@ TEST(OpenAiAdapter, RetryAfterMs) {
 
 TEST(OpenAiAdapter, UpstreamAuthFailureNeverEchoesTheKey) {
   TestUpstream up([](Peer& p, const Request&) -> asio::awaitable<bool> {
-    co_return co_await p.write(response(
-        401, std::string(R"({"error":{"message":"Incorrect API key provided: )") + kKey +
-                 R"(","type":"invalid_request_error","code":"invalid_api_key"}})"));
+    co_return co_await p.write(
+        response(401, std::string(R"({"error":{"message":"Incorrect API key provided: )") + kKey +
+                          R"(","type":"invalid_request_error","code":"invalid_api_key"}})"));
   });
   CollectingSink sink;
   const auto r = run_chat(up, false, sink);
@@ -290,21 +292,21 @@ TEST(OpenAiAdapter, CleanEndWithoutDoneOrFinishIsAnError) {
 TEST(OpenAiAdapter, FinishWithoutDoneIsComplete) {
   TestUpstream up([](Peer& p, const Request&) -> asio::awaitable<bool> {
     co_return co_await p.write(sse_head() + chunk(sse(chunk_json(R"({"content":"a"})"))) +
-                               chunk(sse(chunk_json("{}", "\"stop\""))) +
-                               chunk(sse(kUsageChunk)) + std::string(kLastChunk));
+                               chunk(sse(chunk_json("{}", "\"stop\""))) + chunk(sse(kUsageChunk)) +
+                               std::string(kLastChunk));
   });
   CollectingSink sink;
   const auto r = run_chat(up, true, sink);
   EXPECT_TRUE(r.ok) << r.error.message;
-  EXPECT_EQ(sink.types(),
-            (std::vector<Type>{Type::start, Type::text, Type::finish, Type::usage}));
+  EXPECT_EQ(sink.types(), (std::vector<Type>{Type::start, Type::text, Type::finish, Type::usage}));
   EXPECT_EQ(r.usage.completion_tokens, 7);
 }
 
 TEST(OpenAiAdapter, ErrorObjectInStreamBeforeCommit) {
   TestUpstream up([](Peer& p, const Request&) -> asio::awaitable<bool> {
     co_return co_await p.write(
-        sse_head() + chunk(sse(R"({"error":{"message":"model overloaded","type":"server_error"}})")) +
+        sse_head() +
+        chunk(sse(R"({"error":{"message":"model overloaded","type":"server_error"}})")) +
         std::string(kLastChunk));
   });
   CollectingSink sink;

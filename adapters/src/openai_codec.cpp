@@ -97,8 +97,8 @@ api::Usage parse_usage(const json& u) {
 }
 
 api::Error malformed(std::string_view what) {
-  api::Error e = api::Error::make(api::ErrorKind::upstream, std::string(what), {},
-                                  "upstream_malformed");
+  api::Error e =
+      api::Error::make(api::ErrorKind::upstream, std::string(what), {}, "upstream_malformed");
   e.retryable = true;
   return e;
 }
@@ -109,8 +109,10 @@ api::Error error_from_json(const json& e, std::string_view secret) {
     return error_from_object(scrub_message(e.get_ref<const std::string&>(), secret), "", "");
   std::string code;
   if (const json* c = member(e, "code"); c) {
-    if (c->is_string()) code = c->get<std::string>();
-    else if (c->is_number_integer()) code = std::to_string(c->get<std::int64_t>());
+    if (c->is_string())
+      code = c->get<std::string>();
+    else if (c->is_number_integer())
+      code = std::to_string(c->get<std::int64_t>());
   }
   return error_from_object(scrub_message(string_member(e, "message"), secret),
                            string_member(e, "type"), code);
@@ -344,8 +346,7 @@ ChunkDecoder::Status ChunkDecoder::decode(std::string_view data, std::vector<api
     for (std::size_t pos = 0; pos < choices->size(); ++pos) {
       const json& c = (*choices)[pos];
       const int idx = index_of(c, pos, kMaxChoices);
-      if (!c.is_object() || idx < 0)
-        return fail(malformed("upstream sent an invalid choice"));
+      if (!c.is_object() || idx < 0) return fail(malformed("upstream sent an invalid choice"));
       if (const json* delta = member(c, "delta"); delta && delta->is_object()) {
         if (auto r = reasoning_of(*delta); !r.empty()) {
           auto ev = make_event(api::Event::Type::reasoning, idx);
@@ -405,10 +406,9 @@ api::Error error_from_object(std::string_view message, std::string_view type,
   auto has = [](std::string_view s, std::string_view what) {
     return s.find(what) != std::string_view::npos;
   };
-  if (has(type, "auth") || has(type, "permission") || has(code, "api_key") ||
-      has(code, "auth")) {
-    api::Error e = api::Error::make(api::ErrorKind::upstream, "upstream authentication failed",
-                                    {}, "upstream_auth_failed");
+  if (has(type, "auth") || has(type, "permission") || has(code, "api_key") || has(code, "auth")) {
+    api::Error e = api::Error::make(api::ErrorKind::upstream, "upstream authentication failed", {},
+                                    "upstream_auth_failed");
     e.retryable = true;
     return e;
   }
@@ -419,9 +419,9 @@ api::Error error_from_object(std::string_view message, std::string_view type,
     return e;
   }
   if (type == "invalid_request_error") {
-    return api::Error::make(api::ErrorKind::invalid_request,
-                            message.empty() ? std::string("upstream rejected the request")
-                                            : std::string(message));
+    return api::Error::make(
+        api::ErrorKind::invalid_request,
+        message.empty() ? std::string("upstream rejected the request") : std::string(message));
   }
   std::string m = "upstream error";
   if (!message.empty()) {
@@ -446,9 +446,8 @@ api::Error map_http_error(int status, std::string_view body, std::string_view re
     if (message.empty()) message = string_member(j, "message");
     if (message.empty()) message = string_member(j, "detail");  // FastAPI servers (vLLM, TGI)
   }
-  return map_status_error(status, message,
-                          parse_retry_after(retry_after, std::chrono::system_clock::now()),
-                          api_key);
+  return map_status_error(
+      status, message, parse_retry_after(retry_after, std::chrono::system_clock::now()), api_key);
 }
 
 }  // namespace infergate::adapters::openai

@@ -222,7 +222,8 @@ TEST(OpenAiDecode, CompletionWithToolCalls) {
 }
 
 TEST(OpenAiDecode, ReasoningContentAndMultipleChoices) {
-  const char* body = R"({"id":"x","object":"chat.completion","created":1,"model":"deepseek-reasoner",
+  const char* body =
+      R"({"id":"x","object":"chat.completion","created":1,"model":"deepseek-reasoner",
     "choices":[{"index":0,"message":{"role":"assistant","content":"4","reasoning_content":"2+2"},
                 "finish_reason":"stop"},
                {"index":1,"message":{"role":"assistant","content":"","reasoning":"r"},
@@ -282,8 +283,8 @@ TEST(OpenAiChunks, TextStreamWithUsage) {
   ASSERT_EQ(d.decode("[DONE]", ev), ChunkDecoder::Status::done);
   std::vector<Type> types;
   for (const auto& e : ev) types.push_back(e.type);
-  EXPECT_EQ(types, (std::vector<Type>{Type::start, Type::text, Type::text, Type::finish,
-                                      Type::usage}));
+  EXPECT_EQ(types,
+            (std::vector<Type>{Type::start, Type::text, Type::text, Type::finish, Type::usage}));
   EXPECT_EQ(ev[0].text, "chatcmpl-123");
   EXPECT_EQ(ev[0].model, "gpt-4o-mini");
   EXPECT_EQ(ev[0].created, 1694268190);
@@ -337,9 +338,9 @@ TEST(OpenAiChunks, ReasoningDelta) {
 TEST(OpenAiChunks, ErrorObjectInStream) {
   ChunkDecoder d("sk-secret-abcdef");
   std::vector<api::Event> ev;
-  EXPECT_EQ(d.decode(R"({"error":{"message":"overloaded sk-secret-abcdef","type":"server_error"}})",
-                     ev),
-            ChunkDecoder::Status::error);
+  EXPECT_EQ(
+      d.decode(R"({"error":{"message":"overloaded sk-secret-abcdef","type":"server_error"}})", ev),
+      ChunkDecoder::Status::error);
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0].type, Type::error);
   EXPECT_EQ(ev[0].error.status, 502);
@@ -350,9 +351,11 @@ TEST(OpenAiChunks, ErrorObjectInStream) {
   ChunkDecoder d2;
   EXPECT_EQ(d2.decode(R"({"message":"bad"})", ev, "error"), ChunkDecoder::Status::error);
   ev.clear();
-  EXPECT_EQ(d2.decode(R"({"error":{"message":"Incorrect API key provided: sk-abc","type":"invalid_request_error","code":"invalid_api_key"}})",
-                      ev),
-            ChunkDecoder::Status::error);
+  EXPECT_EQ(
+      d2.decode(
+          R"({"error":{"message":"Incorrect API key provided: sk-abc","type":"invalid_request_error","code":"invalid_api_key"}})",
+          ev),
+      ChunkDecoder::Status::error);
   EXPECT_EQ(ev[0].error.message, "upstream authentication failed");
 }
 
@@ -376,8 +379,12 @@ TEST(OpenAiChunks, MalformedChunk) {
 TEST(OpenAiChunks, UsageOnlyOnceWhenRepeated) {
   ChunkDecoder d;
   std::vector<api::Event> ev;
-  d.decode(R"({"choices":[{"index":0,"delta":{"content":"a"}}],"usage":{"prompt_tokens":1,"completion_tokens":1}})", ev);
-  d.decode(R"({"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2}})", ev);
+  d.decode(
+      R"({"choices":[{"index":0,"delta":{"content":"a"}}],"usage":{"prompt_tokens":1,"completion_tokens":1}})",
+      ev);
+  d.decode(
+      R"({"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2}})",
+      ev);
   d.flush(ev);
   d.flush(ev);
   int usage_events = 0;
@@ -403,22 +410,27 @@ TEST(OpenAiErrors, HttpStatusTable) {
     const char* message_contains;  // "" = message must not contain the upstream's text
   };
   const Row rows[] = {
-      {429, R"({"error":{"message":"Rate limit reached for gpt-4 in organization org-x","type":"requests","code":"rate_limit_exceeded"}})",
+      {429,
+       R"({"error":{"message":"Rate limit reached for gpt-4 in organization org-x","type":"requests","code":"rate_limit_exceeded"}})",
        "7", api::ErrorKind::rate_limited, 429, true, 7, ""},
       {500, R"({"error":{"message":"The server had an error","type":"server_error"}})", "",
        api::ErrorKind::upstream, 502, true, -1, ""},
       {503, "<html>Service Unavailable</html>", "30", api::ErrorKind::upstream, 502, true, 30, ""},
       {502, "", "", api::ErrorKind::upstream, 502, true, -1, ""},
       {408, "", "", api::ErrorKind::upstream, 502, true, -1, ""},
-      {400, R"({"error":{"message":"Invalid value for 'temperature'","type":"invalid_request_error","param":"temperature"}})",
+      {400,
+       R"({"error":{"message":"Invalid value for 'temperature'","type":"invalid_request_error","param":"temperature"}})",
        "", api::ErrorKind::invalid_request, 400, false, -1, "Invalid value for 'temperature'"},
       {422, R"({"detail":"unprocessable: messages"})", "", api::ErrorKind::invalid_request, 400,
        false, -1, "unprocessable: messages"},
-      {404, R"({"error":{"message":"The model `gpt-5x` does not exist","type":"invalid_request_error","code":"model_not_found"}})",
+      {404,
+       R"({"error":{"message":"The model `gpt-5x` does not exist","type":"invalid_request_error","code":"model_not_found"}})",
        "", api::ErrorKind::not_found, 404, false, -1, "does not exist"},
-      {401, R"({"error":{"message":"Incorrect API key provided: sk-proj-SECRETSECRET","type":"invalid_request_error","code":"invalid_api_key"}})",
+      {401,
+       R"({"error":{"message":"Incorrect API key provided: sk-proj-SECRETSECRET","type":"invalid_request_error","code":"invalid_api_key"}})",
        "", api::ErrorKind::upstream, 502, true, -1, ""},
-      {403, R"({"error":{"message":"Project sk-proj-SECR does not have access","type":"permission_error"}})",
+      {403,
+       R"({"error":{"message":"Project sk-proj-SECR does not have access","type":"permission_error"}})",
        "", api::ErrorKind::upstream, 502, true, -1, ""},
       {302, "", "", api::ErrorKind::upstream, 502, false, -1, ""},
       {409, "", "", api::ErrorKind::upstream, 502, false, -1, ""},
@@ -444,8 +456,8 @@ TEST(OpenAiErrors, HttpStatusTable) {
 
 TEST(OpenAiErrors, EchoedMessagesAreScrubbedAndBounded) {
   const std::string key = "sk-live-0123456789";
-  auto e = map_http_error(400, R"({"error":{"message":"bad key sk-live-0123456789 in body"}})", "",
-                          key);
+  auto e =
+      map_http_error(400, R"({"error":{"message":"bad key sk-live-0123456789 in body"}})", "", key);
   EXPECT_EQ(e.message, "bad key [redacted] in body");
   std::string huge = R"({"error":{"message":")" + std::string(5000, 'a') + "\"}}";
   EXPECT_LE(map_http_error(400, huge, "", key).message.size(), 1024u);

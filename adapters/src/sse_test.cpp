@@ -23,12 +23,14 @@ std::vector<Got> parse(const std::vector<std::string>& pieces, SseParser& p) {
   SseEvent ev;
   for (const auto& piece : pieces) {
     p.feed(piece);
-    while (p.next(ev)) out.push_back({std::string(ev.type), std::string(ev.data), std::string(ev.id)});
+    while (p.next(ev))
+      out.push_back({std::string(ev.type), std::string(ev.data), std::string(ev.id)});
   }
   return out;
 }
 
-std::vector<Got> parse(const std::string& whole, std::size_t max = SseParser::kDefaultMaxEventBytes) {
+std::vector<Got> parse(const std::string& whole,
+                       std::size_t max = SseParser::kDefaultMaxEventBytes) {
   SseParser p(max);
   return parse(std::vector<std::string>{whole}, p);
 }
@@ -63,8 +65,7 @@ TEST(Sse, EventTypeAndIdPersistence) {
 
 TEST(Sse, IdWithNulIsIgnored) {
   using namespace std::string_literals;
-  EXPECT_EQ(parse("id: 1\n\nid: a\0b\ndata: x\n\n"s),
-            (std::vector<Got>{{"message", "x", "1"}}));
+  EXPECT_EQ(parse("id: 1\n\nid: a\0b\ndata: x\n\n"s), (std::vector<Got>{{"message", "x", "1"}}));
 }
 
 TEST(Sse, OnlyOneSpaceStripped) {
@@ -83,9 +84,13 @@ TEST(Sse, BlankLineWithoutDataDispatchesNothingAndResetsType) {
 }
 
 TEST(Sse, BomStrippedAtStartOnly) {
-  EXPECT_EQ(parse("\xEF\xBB\xBF" "data: a\n\n"), (std::vector<Got>{{"message", "a", ""}}));
+  EXPECT_EQ(parse("\xEF\xBB\xBF"
+                  "data: a\n\n"),
+            (std::vector<Got>{{"message", "a", ""}}));
   // A BOM later is part of the field name: an unknown field, ignored.
-  EXPECT_EQ(parse("data: a\n\n\xEF\xBB\xBF" "data: b\n\n"), (std::vector<Got>{{"message", "a", ""}}));
+  EXPECT_EQ(parse("data: a\n\n\xEF\xBB\xBF"
+                  "data: b\n\n"),
+            (std::vector<Got>{{"message", "a", ""}}));
 }
 
 TEST(Sse, RetryField) {
@@ -130,9 +135,8 @@ TEST(Sse, EventLimit) {
   EXPECT_EQ(parse("data: 12345\n\n", 16).size(), 1u);
   // Data over the limit fails, and the parser stays failed.
   SseParser p(16);
-  auto got = parse(std::vector<std::string>{"data: 0123456789\n", "data: 0123456789\n\n",
-                                            "data: ok\n\n"},
-                   p);
+  auto got = parse(
+      std::vector<std::string>{"data: 0123456789\n", "data: 0123456789\n\n", "data: ok\n\n"}, p);
   EXPECT_TRUE(got.empty());
   EXPECT_TRUE(p.failed());
 }

@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include <gtest/gtest.h>
+#include <openssl/ssl.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -27,8 +29,6 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <gtest/gtest.h>
-#include <openssl/ssl.h>
 
 #include "infergate/adapters/http_client.hpp"
 
@@ -202,7 +202,8 @@ class TestUpstream {
       r.method = std::string(req.method_string());
       r.target = std::string(req.target());
       r.body = req.body();
-      for (const auto& f : req) r.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+      for (const auto& f : req)
+        r.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
       {
         std::lock_guard lock(mu_);
         requests_.push_back(r);
@@ -235,8 +236,7 @@ inline void Peer::note_close() {
 }
 
 // Canned response pieces.
-inline std::string response(int status, std::string_view body,
-                            std::string_view extra_headers = "",
+inline std::string response(int status, std::string_view body, std::string_view extra_headers = "",
                             std::string_view content_type = "application/json") {
   return "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Type: " + std::string(content_type) +
          "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" +

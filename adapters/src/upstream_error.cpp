@@ -6,20 +6,34 @@ namespace infergate::adapters {
 
 std::string_view describe(TransportError e) {
   switch (e) {
-    case TransportError::none: return "no error";
-    case TransportError::bad_url: return "upstream URL is invalid";
-    case TransportError::resolve: return "upstream host name did not resolve";
-    case TransportError::connect: return "upstream connection failed";
-    case TransportError::tls: return "upstream TLS handshake or certificate verification failed";
-    case TransportError::pool_timeout: return "no free upstream connection";
-    case TransportError::connect_timeout: return "upstream connect timeout";
-    case TransportError::first_byte_timeout: return "upstream did not answer in time";
-    case TransportError::idle_timeout: return "upstream stalled mid-response";
-    case TransportError::total_timeout: return "upstream call exceeded its deadline";
-    case TransportError::reset: return "upstream closed the connection";
-    case TransportError::protocol: return "upstream sent an invalid HTTP response";
-    case TransportError::too_large: return "upstream response too large";
-    case TransportError::cancelled: return "request cancelled";
+    case TransportError::none:
+      return "no error";
+    case TransportError::bad_url:
+      return "upstream URL is invalid";
+    case TransportError::resolve:
+      return "upstream host name did not resolve";
+    case TransportError::connect:
+      return "upstream connection failed";
+    case TransportError::tls:
+      return "upstream TLS handshake or certificate verification failed";
+    case TransportError::pool_timeout:
+      return "no free upstream connection";
+    case TransportError::connect_timeout:
+      return "upstream connect timeout";
+    case TransportError::first_byte_timeout:
+      return "upstream did not answer in time";
+    case TransportError::idle_timeout:
+      return "upstream stalled mid-response";
+    case TransportError::total_timeout:
+      return "upstream call exceeded its deadline";
+    case TransportError::reset:
+      return "upstream closed the connection";
+    case TransportError::protocol:
+      return "upstream sent an invalid HTTP response";
+    case TransportError::too_large:
+      return "upstream response too large";
+    case TransportError::cancelled:
+      return "request cancelled";
   }
   return "upstream failure";
 }
@@ -61,8 +75,8 @@ api::Error map_transport_error(TransportError e) {
       err.retryable = true;
       break;
     case TransportError::too_large:
-      err = api::Error::make(ErrorKind::upstream, std::string(describe(e)), {},
-                             "upstream_too_large");
+      err =
+          api::Error::make(ErrorKind::upstream, std::string(describe(e)), {}, "upstream_too_large");
       break;
     case TransportError::cancelled:
       err = api::Error::make(ErrorKind::internal, std::string(describe(e)), {}, "cancelled");
@@ -151,8 +165,8 @@ bool parse_digits(std::string_view s, int& out) {
 
 // IMF-fixdate (RFC 9110 section 5.6.7): "Sun, 06 Nov 1994 08:49:37 GMT".
 bool parse_imf_fixdate(std::string_view s, std::time_t& out) {
-  if (s.size() != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' ||
-      s[16] != ' ' || s[19] != ':' || s[22] != ':' || s.substr(25) != " GMT")
+  if (s.size() != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' ||
+      s[19] != ':' || s[22] != ':' || s.substr(25) != " GMT")
     return false;
   static constexpr std::string_view kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};

@@ -4,12 +4,18 @@ namespace infergate::api {
 
 std::string_view to_string(FinishReason r) {
   switch (r) {
-    case FinishReason::none: return "";
-    case FinishReason::stop: return "stop";
-    case FinishReason::length: return "length";
-    case FinishReason::tool_calls: return "tool_calls";
-    case FinishReason::content_filter: return "content_filter";
-    case FinishReason::error: return "error";
+    case FinishReason::none:
+      return "";
+    case FinishReason::stop:
+      return "stop";
+    case FinishReason::length:
+      return "length";
+    case FinishReason::tool_calls:
+      return "tool_calls";
+    case FinishReason::content_filter:
+      return "content_filter";
+    case FinishReason::error:
+      return "error";
   }
   return "";
 }
@@ -25,17 +31,28 @@ FinishReason finish_reason_from_openai(std::string_view s) {
 
 int default_status(ErrorKind k) {
   switch (k) {
-    case ErrorKind::invalid_request: return 400;
-    case ErrorKind::authentication: return 401;
-    case ErrorKind::permission: return 403;
-    case ErrorKind::not_found: return 404;
-    case ErrorKind::method_not_allowed: return 405;
-    case ErrorKind::payload_too_large: return 413;
-    case ErrorKind::rate_limited: return 429;
-    case ErrorKind::internal: return 500;
-    case ErrorKind::upstream: return 502;
-    case ErrorKind::unavailable: return 503;
-    case ErrorKind::timeout: return 504;
+    case ErrorKind::invalid_request:
+      return 400;
+    case ErrorKind::authentication:
+      return 401;
+    case ErrorKind::permission:
+      return 403;
+    case ErrorKind::not_found:
+      return 404;
+    case ErrorKind::method_not_allowed:
+      return 405;
+    case ErrorKind::payload_too_large:
+      return 413;
+    case ErrorKind::rate_limited:
+      return 429;
+    case ErrorKind::internal:
+      return 500;
+    case ErrorKind::upstream:
+      return 502;
+    case ErrorKind::unavailable:
+      return 503;
+    case ErrorKind::timeout:
+      return 504;
   }
   return 500;
 }
@@ -45,14 +62,19 @@ std::string_view openai_type(ErrorKind k) {
     case ErrorKind::invalid_request:
     case ErrorKind::not_found:
     case ErrorKind::method_not_allowed:
-    case ErrorKind::payload_too_large: return "invalid_request_error";
-    case ErrorKind::authentication: return "authentication_error";
-    case ErrorKind::permission: return "permission_error";
-    case ErrorKind::rate_limited: return "rate_limit_error";
+    case ErrorKind::payload_too_large:
+      return "invalid_request_error";
+    case ErrorKind::authentication:
+      return "authentication_error";
+    case ErrorKind::permission:
+      return "permission_error";
+    case ErrorKind::rate_limited:
+      return "rate_limit_error";
     case ErrorKind::internal:
     case ErrorKind::upstream:
     case ErrorKind::unavailable:
-    case ErrorKind::timeout: return "server_error";
+    case ErrorKind::timeout:
+      return "server_error";
   }
   return "server_error";
 }

@@ -1,6 +1,5 @@
 #include "infergate/api/openai.hpp"
 
-
 namespace infergate::api::openai {
 namespace {
 
@@ -19,8 +18,7 @@ bool fail(Error& err, std::string message, std::string param) {
 bool check_number(const json& body, const char* key, double lo, double hi, Error& err) {
   auto it = body.find(key);
   if (it == body.end() || it->is_null()) return true;
-  if (!it->is_number())
-    return fail(err, std::string("'") + key + "' must be a number", key);
+  if (!it->is_number()) return fail(err, std::string("'") + key + "' must be a number", key);
   const double v = it->get<double>();
   if (!(v >= lo && v <= hi)) {
     return fail(err,
@@ -91,8 +89,7 @@ bool check_messages(const json& body, Error& err) {
     const bool assistant = r == "assistant";
     if (r != "system" && r != "developer" && r != "user" && !assistant && r != "tool" &&
         r != "function") {
-      return fail(err,
-                  "'" + p + ".role' must be one of system, developer, user, assistant, tool",
+      return fail(err, "'" + p + ".role' must be one of system, developer, user, assistant, tool",
                   p + ".role");
     }
     auto content = m.find("content");
@@ -165,8 +162,8 @@ bool parse_chat_request(std::string_view body, ChatRequest& out, Error& err) {
   json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
     err = Error::make(ErrorKind::invalid_request,
-                      "We could not parse the JSON body of your request: it is not valid JSON.",
-                      "", "invalid_json");
+                      "We could not parse the JSON body of your request: it is not valid JSON.", "",
+                      "invalid_json");
     return false;
   }
   if (!j.is_object()) return fail(err, "The request body must be a JSON object", "");
@@ -209,7 +206,8 @@ bool parse_chat_request(std::string_view body, ChatRequest& out, Error& err) {
       if (stop->size() > kMaxStopSequences)
         return fail(err, "'stop' may hold at most 16 sequences", "stop");
       for (const auto& s : *stop)
-        if (!s.is_string()) return fail(err, "'stop' must be a string or an array of strings", "stop");
+        if (!s.is_string())
+          return fail(err, "'stop' must be a string or an array of strings", "stop");
     } else if (!stop->is_string()) {
       return fail(err, "'stop' must be a string or an array of strings", "stop");
     }
@@ -324,7 +322,9 @@ std::string render_model(const ModelEntry& model) {
 
 StreamWriter::StreamWriter(std::string model, std::string id, std::int64_t created,
                            bool include_usage)
-    : model_(std::move(model)), id_(std::move(id)), created_(created),
+    : model_(std::move(model)),
+      id_(std::move(id)),
+      created_(created),
       include_usage_(include_usage) {}
 
 void StreamWriter::open_chunk(std::string& out) const {
@@ -347,8 +347,9 @@ void StreamWriter::ensure_role(int choice, std::string& out) {
   open_chunk(out);
   out += "{\"index\":";
   out += std::to_string(choice);
-  out += ",\"delta\":{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null},"
-         "\"logprobs\":null,\"finish_reason\":null}]}\n\n";
+  out +=
+      ",\"delta\":{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null},"
+      "\"logprobs\":null,\"finish_reason\":null}]}\n\n";
 }
 
 void StreamWriter::append(const Event& ev, std::string& out) {
@@ -423,13 +424,27 @@ void append_json_string(std::string& out, std::string_view s) {
     const unsigned char c = *p;
     if (c < 0x80) {
       switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
         default:
           out += "\\u00";
           out += kHex[c >> 4];

@@ -52,13 +52,11 @@ TEST(OpenAiParse, RejectsInvalidFieldsNamingThem) {
       {R"({"model":"m","messages":[{"role":"user","content":5}]})", "messages[0].content"},
       {R"({"model":"m","messages":[{"role":"user","content":[{"type":"text"}]}]})",
        "messages[0].content[0].text"},
-      {R"({"model":"m","messages":[{"role":"tool","content":"r"}]})",
-       "messages[0].tool_call_id"},
+      {R"({"model":"m","messages":[{"role":"tool","content":"r"}]})", "messages[0].tool_call_id"},
       {R"({"model":"m","messages":[{"role":"user","content":"x"}],"stream":"yes"})", "stream"},
       {R"({"model":"m","messages":[{"role":"user","content":"x"}],"temperature":3})",
        "temperature"},
-      {R"({"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":0})",
-       "max_tokens"},
+      {R"({"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":0})", "max_tokens"},
       {R"({"model":"m","messages":[{"role":"user","content":"x"}],"stop":[1]})", "stop"},
       {R"({"model":"m","messages":[{"role":"user","content":"x"}],"stream_options":{}})",
        "stream_options"},
@@ -84,8 +82,8 @@ TEST(OpenAiParse, MalformedJson) {
 }
 
 TEST(OpenAiRender, ErrorBodyShape) {
-  auto e = Error::make(ErrorKind::not_found, "The model 'x' does not exist", "model",
-                       "model_not_found");
+  auto e =
+      Error::make(ErrorKind::not_found, "The model 'x' does not exist", "model", "model_not_found");
   auto j = json::parse(error_body(e));
   EXPECT_EQ(j["error"]["message"], "The model 'x' does not exist");
   EXPECT_EQ(j["error"]["type"], "invalid_request_error");

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <unistd.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -44,14 +45,13 @@ constexpr Millis kMaxDuration{24LL * 3600 * 1000};
 constexpr std::string_view kProviderTypes[] = {"openai", "local"};
 
 // Keys of a provider that only the network adapters use, and those only `local` uses.
-constexpr std::string_view kRemoteOnlyKeys[] = {"base_url", "api_key",         "headers",
-                                                "tls_verify", "ca_file",       "max_connections",
-                                                "timeouts"};
+constexpr std::string_view kRemoteOnlyKeys[] = {
+    "base_url", "api_key", "headers", "tls_verify", "ca_file", "max_connections", "timeouts"};
 
 // Headers the upstream client owns: setting them from YAML would break framing or routing.
 constexpr std::string_view kReservedHeaders[] = {
-    "host",       "content-length", "transfer-encoding", "connection",      "upgrade",
-    "keep-alive", "te",             "trailer",           "proxy-connection"};
+    "host", "content-length", "transfer-encoding", "connection", "upgrade", "keep-alive",
+    "te",   "trailer",        "proxy-connection"};
 
 struct Pos {
   int line = 0;
@@ -136,14 +136,15 @@ bool valid_listen_host(const std::string& h) {
     return true;
   // A host name: letters, digits, '-', '.'.
   return std::all_of(h.begin(), h.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.';
   });
 }
 
 // "together-ai" -> "TOGETHER_AI", for hints that suggest an environment variable name.
 std::string env_name_for(std::string_view provider) {
-  std::string out = provider.empty() ? std::string("PROVIDER") : std::string(provider.substr(0, 64));
+  std::string out =
+      provider.empty() ? std::string("PROVIDER") : std::string(provider.substr(0, 64));
   for (char& c : out) {
     if (c >= 'a' && c <= 'z') {
       c = static_cast<char>(c - 'a' + 'A');
@@ -215,8 +216,8 @@ class Loader {
     if (errors_.size() == kMaxErrors) {
       // Stop walking too: the rest of the file is not worth the time.
       over_budget_ = true;
-      errors_.push_back({file_, 0, 0, "",
-                         "too many errors (" + std::to_string(kMaxErrors) + "), stopping"});
+      errors_.push_back(
+          {file_, 0, 0, "", "too many errors (" + std::to_string(kMaxErrors) + "), stopping"});
       return;
     }
     const Pos p = pos_of(mark);
@@ -234,8 +235,8 @@ class Loader {
     if (!over_budget_) {
       over_budget_ = true;
       errors_.push_back({file_, 0, 0, "",
-                         "configuration too large: more than " +
-                             std::to_string(kMaxNodesVisited) + " values (aliases included)"});
+                         "configuration too large: more than " + std::to_string(kMaxNodesVisited) +
+                             " values (aliases included)"});
     }
     return false;
   }
@@ -252,7 +253,8 @@ class Loader {
   // the last character before it instead ("key:" or "-"), which is where the value is missing.
   YAML::Mark mark_of(const YAML::Node& node) const {
     YAML::Mark m = node.Mark();
-    if (!node.IsNull() || m.is_null() || m.pos < 0 || static_cast<std::size_t>(m.pos) > text_.size())
+    if (!node.IsNull() || m.is_null() || m.pos < 0 ||
+        static_cast<std::size_t>(m.pos) > text_.size())
       return m;
     std::string_view rest = text_.substr(static_cast<std::size_t>(m.pos));
     for (std::string_view literal : {"~", "null", "Null", "NULL"}) {
@@ -365,9 +367,9 @@ Section::Section(Loader& loader, const YAML::Node& node, std::string path,
       continue;
     }
     if (const YAML::Node* first = key_node(name)) {
-      loader.error(k, join(path_, name),
-                   "duplicate key (first given at line " +
-                       std::to_string(pos_of(first->Mark()).line) + ")");
+      loader.error(
+          k, join(path_, name),
+          "duplicate key (first given at line " + std::to_string(pos_of(first->Mark()).line) + ")");
       continue;
     }
     entries_.push_back({name, k, it->second});
@@ -401,8 +403,9 @@ bool Loader::read_string(const Section& s, std::string_view key, std::string& ou
   auto v = scalar(*n, s.path(key), "a string");
   if (!v) return false;
   if (v->value.size() > max_len) {
-    error(*n, s.path(key), "too long (" + std::to_string(v->value.size()) + " bytes; at most " +
-                               std::to_string(max_len) + ")");
+    error(*n, s.path(key),
+          "too long (" + std::to_string(v->value.size()) + " bytes; at most " +
+              std::to_string(max_len) + ")");
     return false;
   }
   // Never quoted: the value may be a secret.
@@ -482,9 +485,9 @@ bool Loader::read_duration(const Section& s, std::string_view key, Millis lo, Mi
     return false;
   }
   if (*d < lo || *d > hi) {
-    error(*n, s.path(key),
-          "out of range: must be " + duration_text(lo) + ".." + duration_text(hi) + ", " +
-              shown(*v));
+    error(
+        *n, s.path(key),
+        "out of range: must be " + duration_text(lo) + ".." + duration_text(hi) + ", " + shown(*v));
     return false;
   }
   out = *d;
@@ -552,9 +555,8 @@ bool Loader::require(const Section& s, std::string_view key, std::string_view wh
   return false;
 }
 
-std::optional<std::vector<YAML::Node>> Loader::list(const YAML::Node& node,
-                                                    const std::string& path, std::size_t max,
-                                                    std::string_view what) {
+std::optional<std::vector<YAML::Node>> Loader::list(const YAML::Node& node, const std::string& path,
+                                                    std::size_t max, std::string_view what) {
   std::vector<YAML::Node> items;
   if (node.IsNull()) return items;
   if (!node.IsSequence()) {
@@ -596,8 +598,8 @@ void Loader::parse_server(const Section& root, ServerConfig& out) {
   if (read_string(s, "host", host)) {
     if (!valid_listen_host(host)) {
       error(*s.find("host"), s.path("host"),
-            "expected an IP address or host name (IPv6 without brackets), got '" +
-                printable(host) + "'");
+            "expected an IP address or host name (IPv6 without brackets), got '" + printable(host) +
+                "'");
     } else {
       out.host = host;
     }
@@ -608,14 +610,13 @@ void Loader::parse_server(const Section& root, ServerConfig& out) {
   read_string(s, "access_log", out.access_log);
 
   if (const YAML::Node* n = s.find("limits")) {
-    Section l(*this, *n, s.path("limits"),
-              {"max_header_bytes", "max_body_bytes", "max_requests_per_connection",
-               "max_connections"});
+    Section l(
+        *this, *n, s.path("limits"),
+        {"max_header_bytes", "max_body_bytes", "max_requests_per_connection", "max_connections"});
     if (l.ok()) {
       read_size(l, "max_header_bytes", 1024, 1 << 20, out.max_header_bytes);
       read_size(l, "max_body_bytes", 1024, 1ULL << 30, out.max_body_bytes);
-      read_int(l, "max_requests_per_connection", 1, 1'000'000'000,
-               out.max_requests_per_connection);
+      read_int(l, "max_requests_per_connection", 1, 1'000'000'000, out.max_requests_per_connection);
       read_int(l, "max_connections", 1, 1'000'000, out.max_connections);
     }
   }
@@ -632,7 +633,8 @@ void Loader::parse_server(const Section& root, ServerConfig& out) {
     Section t(*this, *n, s.path("tls"), {"cert_file", "key_file"});
     if (t.ok()) {
       TlsListener tls;
-      const bool have_cert = require(t, "cert_file") && read_input_file(t, "cert_file", tls.cert_file);
+      const bool have_cert =
+          require(t, "cert_file") && read_input_file(t, "cert_file", tls.cert_file);
       const bool have_key = require(t, "key_file") && read_input_file(t, "key_file", tls.key_file);
       if (have_cert && tls.cert_file.empty())
         error(*t.find("cert_file"), t.path("cert_file"), "must not be empty");
@@ -793,8 +795,7 @@ void Loader::parse_headers(const YAML::Node& node, const std::string& path, Prov
   }
 }
 
-void Loader::parse_local(const YAML::Node& node, const std::string& path,
-                         LocalEngineOptions& out) {
+void Loader::parse_local(const YAML::Node& node, const std::string& path, LocalEngineOptions& out) {
   Section s(*this, node, path,
             {"model_path", "threads", "context_size", "max_sequences", "max_queue", "kv_memory_mb",
              "chat_template"});
@@ -976,8 +977,7 @@ void Loader::parse_keys(const Section& root, std::vector<KeyConfig>& out) {
             for (const auto& [name, line] : model_lines_) known.push_back(name);
             std::sort(known.begin(), known.end());
             error(item, ipath,
-                  "unknown model '" + printable(v->value) + "'" +
-                      detail::suggest(v->value, known));
+                  "unknown model '" + printable(v->value) + "'" + detail::suggest(v->value, known));
             continue;
           }
           k.models.push_back(std::move(v->value));
@@ -1076,8 +1076,8 @@ LoadResult Loader::run(const std::string& yaml) {
       }
     } catch (const std::exception& e) {
       // yaml-cpp reports misuse through exceptions; none is expected, but never crash on input.
-      error(YAML::Mark::null_mark(), "", "internal error while reading the configuration: " +
-                                             printable(e.what(), 200));
+      error(YAML::Mark::null_mark(), "",
+            "internal error while reading the configuration: " + printable(e.what(), 200));
     }
   }
   // File order; diagnostics without a position (limits hit) go last.

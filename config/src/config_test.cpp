@@ -72,8 +72,7 @@ testing::AssertionResult has_error(const LoadResult& r, At where, const std::str
     }
   }
   return testing::AssertionFailure() << "no error at " << where.line << ":" << where.column
-                                     << " key '" << key << "' containing '" << needle
-                                     << "'; got:\n"
+                                     << " key '" << key << "' containing '" << needle << "'; got:\n"
                                      << dump(r);
 }
 
@@ -178,7 +177,8 @@ TEST(ConfigLoad, SectionOfWrongType) {
 
 TEST(ConfigLoad, UnknownKeyWithSuggestion) {
   const std::string y = "server:\n  prot: 8080\n";
-  EXPECT_TRUE(only_error(load(y), {2, 3}, "server.prot", "unknown key 'prot' (did you mean 'port'?)"));
+  EXPECT_TRUE(
+      only_error(load(y), {2, 3}, "server.prot", "unknown key 'prot' (did you mean 'port'?)"));
 }
 
 TEST(ConfigLoad, UnknownSectionWithSuggestion) {
@@ -224,10 +224,10 @@ TEST(ConfigLoad, WrongTypes) {
   auto r = load(y);
   EXPECT_EQ(r.errors.size(), 4u) << dump(r);
   EXPECT_TRUE(has_error(r, at(y, "[1]"), "server.port", "expected an integer, got a list"));
-  EXPECT_TRUE(has_error(r, at(y, "abc"), "server.io_threads",
-                        "expected an integer 0..256, got 'abc'"));
-  EXPECT_TRUE(has_error(r, at(y, "{a: 1}"), "server.access_log",
-                        "expected a string, got a mapping"));
+  EXPECT_TRUE(
+      has_error(r, at(y, "abc"), "server.io_threads", "expected an integer 0..256, got 'abc'"));
+  EXPECT_TRUE(
+      has_error(r, at(y, "{a: 1}"), "server.access_log", "expected a string, got a mapping"));
   EXPECT_TRUE(has_error(r, {5, 12}, "server.port_file", "write \"\" for an empty string"));
 }
 
@@ -244,12 +244,12 @@ routing:
   EXPECT_TRUE(has_error(r, {3, 15}, "server.io_threads", "must be 0..256"));
   EXPECT_TRUE(has_error(r, {5, 17}, "routing.max_attempts", "must be 1..64"));
 
-  EXPECT_TRUE(only_error(load("server: {io_threads: -1}"), {1, 22}, "server.io_threads",
-                         "out of range"));
+  EXPECT_TRUE(
+      only_error(load("server: {io_threads: -1}"), {1, 22}, "server.io_threads", "out of range"));
   EXPECT_TRUE(only_error(load("server: {port: 99999999999999999999999}"), {1, 16}, "server.port",
                          "out of range"));
-  EXPECT_TRUE(only_error(load("server: {port: 80.5}"), {1, 16}, "server.port",
-                         "expected an integer"));
+  EXPECT_TRUE(
+      only_error(load("server: {port: 80.5}"), {1, 16}, "server.port", "expected an integer"));
   auto ok = load("server: {port: 65535, io_threads: 256}\nrouting: {max_attempts: 1}\n");
   ASSERT_TRUE(loads(ok));
   EXPECT_EQ(ok.config->server.port, 65535);
@@ -322,7 +322,8 @@ keys:
   EXPECT_EQ(r.errors.size(), 4u) << dump(r);
   EXPECT_TRUE(has_error(r, {2, 5}, "providers[0].name", "missing required key 'name'"));
   EXPECT_TRUE(has_error(r, {5, 5}, "models[0].deployments", "missing required key 'deployments'"));
-  EXPECT_TRUE(has_error(r, {8, 9}, "models[1].deployments[0].model", "missing required key 'model'"));
+  EXPECT_TRUE(
+      has_error(r, {8, 9}, "models[1].deployments[0].model", "missing required key 'model'"));
   EXPECT_TRUE(has_error(r, {10, 5}, "keys[0].sha256", "missing required key 'sha256'"));
 }
 
@@ -348,17 +349,22 @@ models:
   - { name: m, deployments: [{ provider: a, model: x }] }
 orgs: [{ name: o }, { name: o }]
 keys:
-  - { id: k, sha256: )") + kHashA + R"(, org: o }
-  - { id: k, sha256: )" + kHashB + R"(, org: o }
-  - { id: j, sha256: )" + kHashA + R"(, org: o }
+  - { id: k, sha256: )") +
+                        kHashA + R"(, org: o }
+  - { id: k, sha256: )" +
+                        kHashB + R"(, org: o }
+  - { id: j, sha256: )" +
+                        kHashA + R"(, org: o }
 )";
   auto r = load(y);
   EXPECT_EQ(r.errors.size(), 5u) << dump(r);
   EXPECT_TRUE(has_error(r, {3, 13}, "providers[1].name",
                         "duplicate provider name 'a' (first defined at line 2)"));
-  EXPECT_TRUE(has_error(r, {6, 13}, "models[1].name", "duplicate model name 'm' (first defined at line 5)"));
+  EXPECT_TRUE(has_error(r, {6, 13}, "models[1].name",
+                        "duplicate model name 'm' (first defined at line 5)"));
   EXPECT_TRUE(has_error(r, {7, 29}, "orgs[1].name", "duplicate org name 'o'"));
-  EXPECT_TRUE(has_error(r, {10, 11}, "keys[1].id", "duplicate key id 'k' (first defined at line 9)"));
+  EXPECT_TRUE(
+      has_error(r, {10, 11}, "keys[1].id", "duplicate key id 'k' (first defined at line 9)"));
   EXPECT_TRUE(has_error(r, {11, 22}, "keys[2].sha256", "same hash as key 'k'"));
 }
 
@@ -372,7 +378,8 @@ models:
 orgs:
   - name: acme
 keys:
-  - { id: k, sha256: )") + kHashA + R"(, org: acne, models: [m, mm] }
+  - { id: k, sha256: )") +
+                        kHashA + R"(, org: acne, models: [m, mm] }
 )";
   auto r = load(y);
   EXPECT_EQ(r.errors.size(), 3u) << dump(r);
@@ -385,13 +392,13 @@ keys:
 TEST(ConfigLoad, OrgsOptionalUnlessGiven) {
   const std::string keys = std::string("keys:\n  - { id: k, sha256: ") + kHashA + ", org: any }\n";
   ASSERT_TRUE(loads(load(keys)));  // no orgs section: any org name
-  const std::string no_org = std::string("orgs: [{ name: a }]\nkeys:\n  - { id: k, sha256: ") +
-                             kHashA + " }\n";
+  const std::string no_org =
+      std::string("orgs: [{ name: a }]\nkeys:\n  - { id: k, sha256: ") + kHashA + " }\n";
   EXPECT_TRUE(only_error(load(no_org), {3, 5}, "keys[0].org", "every key needs an org"));
-  const std::string empty_org = std::string("orgs: [{ name: a }]\nkeys:\n  - { id: k, sha256: ") +
-                                kHashA + ", org: \"\" }\n";
-  EXPECT_TRUE(only_error(load(empty_org), at(empty_org, "\"\""), "keys[0].org",
-                         "every key needs an org"));
+  const std::string empty_org =
+      std::string("orgs: [{ name: a }]\nkeys:\n  - { id: k, sha256: ") + kHashA + ", org: \"\" }\n";
+  EXPECT_TRUE(
+      only_error(load(empty_org), at(empty_org, "\"\""), "keys[0].org", "every key needs an org"));
 }
 
 TEST(ConfigLoad, KeyModelAllowList) {
@@ -444,16 +451,11 @@ routing: { max_attempts: 0, strategy: x }
   auto r = load(y);
   EXPECT_FALSE(r.config.has_value());
   ASSERT_EQ(r.errors.size(), 10u) << dump(r);
-  const char* keys[] = {"server.prot",
-                        "server.timeouts.idle",
-                        "providers[0].type",
-                        "providers[1].base_url",
-                        "providers[1].api_key",
-                        "models[0].deployments[0].provider",
-                        "keys[0].id",
-                        "keys[0].sha256",
-                        "routing.max_attempts",
-                        "routing.strategy"};
+  const char* keys[] = {"server.prot",          "server.timeouts.idle",
+                        "providers[0].type",    "providers[1].base_url",
+                        "providers[1].api_key", "models[0].deployments[0].provider",
+                        "keys[0].id",           "keys[0].sha256",
+                        "routing.max_attempts", "routing.strategy"};
   for (std::size_t i = 0; i < r.errors.size(); ++i) {
     EXPECT_EQ(r.errors[i].key, keys[i]) << dump(r);
     EXPECT_GT(r.errors[i].line, 0);
@@ -471,8 +473,8 @@ TEST(ConfigLoad, ProviderTypes) {
                          "unknown provider type 'opneai'; known: openai, local (did you mean "
                          "'openai'?)"));
   const std::string no_url = "providers:\n  - { name: a, type: openai }\n";
-  EXPECT_TRUE(only_error(load(no_url), {2, 5}, "providers[0].base_url",
-                         "missing required key 'base_url'"));
+  EXPECT_TRUE(
+      only_error(load(no_url), {2, 5}, "providers[0].base_url", "missing required key 'base_url'"));
   const std::string local_with_url =
       "providers:\n  - { name: l, type: local, base_url: \"http://h\", api_key: x }\n";
   auto r = load(local_with_url);
@@ -544,14 +546,15 @@ TEST(ConfigLoad, LocalProviderWithoutBlockGetsDefaults) {
 }
 
 TEST(ConfigLoad, LocalOptionRanges) {
-  const std::string y = "providers:\n  - { name: l, type: local, local: { context_size: 8, "
-                        "max_sequences: 0, chat_template: \"../x\" } }\n";
+  const std::string y =
+      "providers:\n  - { name: l, type: local, local: { context_size: 8, "
+      "max_sequences: 0, chat_template: \"../x\" } }\n";
   auto r = load(y);
   EXPECT_EQ(r.errors.size(), 3u) << dump(r);
   EXPECT_TRUE(has_error(r, at(y, "8,"), "providers[0].local.context_size", "must be 16..1048576"));
   EXPECT_TRUE(has_error(r, at(y, "0,"), "providers[0].local.max_sequences", "must be 1..256"));
-  EXPECT_TRUE(has_error(r, at(y, "\"../x\""), "providers[0].local.chat_template",
-                        "template family name"));
+  EXPECT_TRUE(
+      has_error(r, at(y, "\"../x\""), "providers[0].local.chat_template", "template family name"));
 }
 
 TEST(ConfigLoad, BaseUrlRules) {
@@ -574,8 +577,9 @@ TEST(ConfigLoad, BaseUrlRules) {
 }
 
 TEST(ConfigLoad, InlineApiKeyRejected) {
-  const std::string y = "providers:\n  - { name: together-ai, base_url: \"http://h\", api_key: "
-                        "sk-inline-secret }\n";
+  const std::string y =
+      "providers:\n  - { name: together-ai, base_url: \"http://h\", api_key: "
+      "sk-inline-secret }\n";
   auto r = load(y);
   EXPECT_TRUE(only_error(r, at(y, "sk-inline"), "providers[0].api_key",
                          "secrets must come from the environment, e.g. api_key: "
@@ -584,20 +588,24 @@ TEST(ConfigLoad, InlineApiKeyRejected) {
 }
 
 TEST(ConfigLoad, Headers) {
-  const std::string reserved = "providers:\n  - { name: a, base_url: \"http://h\", headers: { "
-                               "Content-Length: \"5\" } }\n";
+  const std::string reserved =
+      "providers:\n  - { name: a, base_url: \"http://h\", headers: { "
+      "Content-Length: \"5\" } }\n";
   EXPECT_TRUE(only_error(load(reserved), at(reserved, "Content-Length"),
                          "providers[0].headers.Content-Length", "set by the gateway"));
-  const std::string bad_name = "providers:\n  - { name: a, base_url: \"http://h\", headers: { "
-                               "\"Bad Name\": x } }\n";
+  const std::string bad_name =
+      "providers:\n  - { name: a, base_url: \"http://h\", headers: { "
+      "\"Bad Name\": x } }\n";
   EXPECT_TRUE(only_error(load(bad_name), at(bad_name, "\"Bad Name\""),
                          "providers[0].headers.Bad Name", "invalid HTTP header name"));
-  const std::string dup = "providers:\n  - { name: a, base_url: \"http://h\", headers: { X-A: 1, "
-                          "x-a: 2 } }\n";
-  EXPECT_TRUE(only_error(load(dup), at(dup, "x-a"), "providers[0].headers.x-a",
-                         "duplicate header 'x-a'"));
-  const std::string both = "providers:\n  - { name: a, base_url: \"http://h\", api_key: \"${K}\", "
-                           "headers: { Authorization: \"Bearer x\" } }\n";
+  const std::string dup =
+      "providers:\n  - { name: a, base_url: \"http://h\", headers: { X-A: 1, "
+      "x-a: 2 } }\n";
+  EXPECT_TRUE(
+      only_error(load(dup), at(dup, "x-a"), "providers[0].headers.x-a", "duplicate header 'x-a'"));
+  const std::string both =
+      "providers:\n  - { name: a, base_url: \"http://h\", api_key: \"${K}\", "
+      "headers: { Authorization: \"Bearer x\" } }\n";
   EXPECT_TRUE(only_error(load(both, env_of({{"K", "v"}})), at(both, "Authorization"),
                          "providers[0].headers.Authorization", "either api_key or"));
   const std::string not_map = "providers:\n  - { name: a, base_url: \"http://h\", headers: [x] }\n";
@@ -641,15 +649,15 @@ providers:
   EXPECT_TRUE(has_error(r, at(bad, "missing.pem"), "server.tls.cert_file", "does not exist"));
   EXPECT_TRUE(has_error(r, {2, 8}, "server.tls.key_file", "missing required key 'key_file'"));
   EXPECT_TRUE(has_error(r, at(bad, "adir"), "providers[0].ca_file", "not a regular file"));
-  EXPECT_TRUE(has_error(r, at(bad, "nope.gguf"), "providers[1].local.model_path",
-                        "does not exist"));
+  EXPECT_TRUE(
+      has_error(r, at(bad, "nope.gguf"), "providers[1].local.model_path", "does not exist"));
   for (const auto& d : r.errors) EXPECT_EQ(d.file, bad_cfg.string());
 
   if (::geteuid() != 0) {  // root reads anything
     ::chmod(model.c_str(), 0);
     r = load_file(cfg.string(), env_of({}));
-    EXPECT_TRUE(only_error(r, at(ok, "model.gguf"), "providers[1].local.model_path",
-                           "is not readable"));
+    EXPECT_TRUE(
+        only_error(r, at(ok, "model.gguf"), "providers[1].local.model_path", "is not readable"));
   }
 }
 
@@ -662,8 +670,8 @@ TEST(ConfigLoad, KeyHashFormat) {
   const std::string shorter = "keys:\n  - { id: k, sha256: abc123 }\n";
   EXPECT_TRUE(only_error(load(shorter), at(shorter, "abc123"), "keys[0].sha256",
                          "expected 64 lowercase hex characters (SHA-256 of the key), got 6"));
-  const std::string not_hex = std::string("keys:\n  - { id: k, sha256: ") + std::string(64, 'g') +
-                              " }\n";
+  const std::string not_hex =
+      std::string("keys:\n  - { id: k, sha256: ") + std::string(64, 'g') + " }\n";
   EXPECT_TRUE(only_error(load(not_hex), at(not_hex, "ggg"), "keys[0].sha256", "64 lowercase hex"));
   auto r = load(std::string("keys:\n  - { id: team-a, sha256: ") + kHashA + ", org: acme }\n");
   ASSERT_TRUE(loads(r));
@@ -737,8 +745,9 @@ providers:
     EXPECT_EQ(text.find("SECRET"), std::string::npos) << text;
     EXPECT_EQ(text.find("Injected"), std::string::npos) << text;
   }
-  EXPECT_TRUE(has_error(r, {2, 9}, "server.port",
-                        "expected an integer 0..65535, got a value from the environment (not shown)"));
+  EXPECT_TRUE(
+      has_error(r, {2, 9}, "server.port",
+                "expected an integer 0..65535, got a value from the environment (not shown)"));
   EXPECT_TRUE(has_error(r, at(y, "\"${S_CRLF}"), "providers[0].headers.X-A", "line breaks"));
   EXPECT_TRUE(has_error(r, at(y, "\"${S_MISSING}"), "providers[0].headers.X-B", "S_MISSING"));
 }
@@ -759,8 +768,8 @@ TEST(ConfigLoad, YamlSyntaxErrorHasPosition) {
 }
 
 TEST(ConfigLoad, OneDocumentOnly) {
-  EXPECT_TRUE(only_error(load("server: {}\n---\nserver: {}\n"), {2, 1}, "",
-                         "only one YAML document"));
+  EXPECT_TRUE(
+      only_error(load("server: {}\n---\nserver: {}\n"), {2, 1}, "", "only one YAML document"));
 }
 
 TEST(ConfigLoad, SelfReferencingAliasIsHarmless) {
@@ -796,8 +805,7 @@ TEST(ConfigLoad, AliasBombHitsTheBudget) {
   const auto took = std::chrono::steady_clock::now() - start;
   EXPECT_FALSE(r.config.has_value());
   ASSERT_FALSE(r.errors.empty());
-  EXPECT_NE(r.errors.back().message.find("configuration too large"), std::string::npos)
-      << dump(r);
+  EXPECT_NE(r.errors.back().message.find("configuration too large"), std::string::npos) << dump(r);
   EXPECT_LT(took, std::chrono::seconds(30));
 }
 

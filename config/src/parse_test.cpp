@@ -28,9 +28,9 @@ TEST(ParseDuration, AcceptsUnitsAndPlainMilliseconds) {
 }
 
 TEST(ParseDuration, RejectsMalformed) {
-  for (const char* bad : {"", "s", "ms", "1.5s", "-1s", "+1s", " 1s", "1s ", "1 s", "1sec", "1d",
-                          "1S", "1us", "1m30s", "0x10", "99999999999999999999",
-                          "9999999999999999h"}) {
+  for (const char* bad :
+       {"", "s", "ms", "1.5s", "-1s", "+1s", " 1s", "1s ", "1 s", "1sec", "1d", "1S", "1us",
+        "1m30s", "0x10", "99999999999999999999", "9999999999999999h"}) {
     EXPECT_FALSE(parse_duration(bad).has_value()) << "'" << bad << "'";
   }
 }

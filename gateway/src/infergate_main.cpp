@@ -1,5 +1,6 @@
 // infergate: one API key, one OpenAI-compatible endpoint, many providers.
 //
+//   infergate                        serve the embedded quickstart config (local engine)
 //   infergate --config FILE          serve
 //   infergate --check-config FILE    validate a config file and exit
 //   infergate keys new               generate an API key (printed once) and its hash for YAML
@@ -8,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "default_config.hpp"
 #include "infergate/config/config.hpp"
 #include "infergate/policy/keys.hpp"
 #include "server.hpp"
@@ -16,6 +18,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage:\n"
+    "  infergate                         serve the embedded quickstart config (local demo model)\n"
     "  infergate --config FILE           serve with FILE\n"
     "  infergate --check-config FILE     validate FILE, print every problem, exit non-zero if any\n"
     "  infergate keys new [--id ID]      generate an API key and its SHA-256 for the config\n"
@@ -47,7 +50,10 @@ int keys_new(const std::string& id) {
 }
 
 int serve(const std::string& path) {
-  auto result = infergate::config::load_file(path);
+  auto result = path.empty()
+                    ? infergate::config::load_string(infergate::gateway::kDefaultConfig,
+                                                     infergate::gateway::kDefaultConfigName)
+                    : infergate::config::load_file(path);
   for (const auto& d : result.errors)
     std::fprintf(stderr, "%s\n", infergate::config::format(d).c_str());
   if (!result.config) return 1;
@@ -58,8 +64,9 @@ int serve(const std::string& path) {
     delete server;
     return 1;
   }
-  std::fprintf(stderr, "infergate: listening on %s:%u (%s)\n",
-               result.config->server.host.c_str(), server->port(), path.c_str());
+  std::fprintf(stderr, "infergate: listening on %s:%u (%s)\n", result.config->server.host.c_str(),
+               server->port(),
+               path.empty() ? infergate::gateway::kDefaultConfigName : path.c_str());
   const int rc = server->run();
   if (server->drained()) delete server;
   return rc;
@@ -69,6 +76,7 @@ int serve(const std::string& path) {
 
 int main(int argc, char** argv) {
   std::string_view a1 = argc > 1 ? argv[1] : "";
+  if (argc == 1) return serve("");
   if (a1 == "--version") {
     std::printf("infergate 0.1.0\n");
     return 0;

@@ -10,11 +10,11 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/detail/socket_option.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/detail/socket_option.hpp>
 
 #include <openssl/rand.h>
 
@@ -49,7 +49,8 @@ std::string random_hex(std::size_t bytes) {
 
 asio::awaitable<void> accept_loop(Worker& w) {
   auto& acceptor = w.acceptor();
-  const auto max_connections = static_cast<std::int64_t>(w.services().config.server.max_connections);
+  const auto max_connections =
+      static_cast<std::int64_t>(w.services().config.server.max_connections);
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
@@ -80,7 +81,10 @@ void raise_fd_limit() {
 }  // namespace
 
 Services::Services(const config::Config& cfg)
-    : config(cfg), keys(cfg.keys), router(cfg), log(cfg.server.access_log),
+    : config(cfg),
+      keys(cfg.keys),
+      router(cfg),
+      log(cfg.server.access_log),
       instance_id(random_hex(4)) {}
 
 bool Services::create_adapters(std::string* error) {
@@ -92,8 +96,8 @@ bool Services::create_adapters(std::string* error) {
 #endif
     if (p.type != "local") a = adapters::make_adapter(p);
     if (!a) {
-      *error = "provider '" + p.name + "' (type " + p.type + "): " +
-               (why.empty() ? std::string("no adapter for this type") : why);
+      *error = "provider '" + p.name + "' (type " + p.type +
+               "): " + (why.empty() ? std::string("no adapter for this type") : why);
       return false;
     }
     adapters.emplace(&p, std::move(a));
@@ -104,16 +108,18 @@ bool Services::create_adapters(std::string* error) {
 Services::~Services() = default;
 
 Worker::Worker(Services& services, int index, asio::ssl::context* tls)
-    : services_(services), index_(index),
-      http_(std::make_unique<adapters::HttpClient>(io_.get_executor())), tls_(tls) {}
+    : services_(services),
+      index_(index),
+      http_(std::make_unique<adapters::HttpClient>(io_.get_executor())),
+      tls_(tls) {}
 
 Worker::~Worker() = default;
 
 std::string Worker::next_request_id() {
   // <instance>-<worker><counter>: unique per process without coordination between threads.
   char buf[48];
-  const int n = std::snprintf(buf, sizeof buf, "%s-%x%08llx", services_.instance_id.c_str(),
-                              index_, static_cast<unsigned long long>(++request_counter_));
+  const int n = std::snprintf(buf, sizeof buf, "%s-%x%08llx", services_.instance_id.c_str(), index_,
+                              static_cast<unsigned long long>(++request_counter_));
   return std::string(buf, static_cast<std::size_t>(n));
 }
 
@@ -145,8 +151,9 @@ bool Server::listen(std::string* error) {
       return false;
     }
   }
-  int threads = sc.io_threads > 0 ? sc.io_threads
-                                  : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int threads = sc.io_threads > 0
+                    ? sc.io_threads
+                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(sc.host, ec);
   if (ec) {

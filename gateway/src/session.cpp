@@ -138,8 +138,11 @@ template <class Stream>
 class Session {
  public:
   Session(Worker& worker, Stream& stream, ConnectionState& conn)
-      : worker_(worker), services_(worker.services()), cfg_(services_.config.server),
-        stream_(stream), conn_(conn) {}
+      : worker_(worker),
+        services_(worker.services()),
+        cfg_(services_.config.server),
+        stream_(stream),
+        conn_(conn) {}
 
   awaitable<void> serve();
 
@@ -198,7 +201,9 @@ template <class Stream>
 class Session<Stream>::SseSink final : public api::EventSink {
  public:
   SseSink(Session& s, RequestInfo& ri, const api::ChatRequest& req)
-      : s_(s), ri_(ri), chunked_(ri.version >= 11),
+      : s_(s),
+        ri_(ri),
+        chunked_(ri.version >= 11),
         writer_(req.model, "chatcmpl-" + ri.id,
                 std::chrono::duration_cast<std::chrono::seconds>(
                     std::chrono::system_clock::now().time_since_epoch())
@@ -214,8 +219,7 @@ class Session<Stream>::SseSink final : public api::EventSink {
     if (ri_.rec.ttft_ms < 0 &&
         (ev.type == api::Event::Type::text || ev.type == api::Event::Type::tool_call ||
          ev.type == api::Event::Type::reasoning)) {
-      ri_.rec.ttft_ms =
-          std::chrono::duration<double, std::milli>(Clock::now() - ri_.start).count();
+      ri_.rec.ttft_ms = std::chrono::duration<double, std::milli>(Clock::now() - ri_.start).count();
     }
     co_return co_await send(payload_);
   }
@@ -272,9 +276,9 @@ class Session<Stream>::SseSink final : public api::EventSink {
 };
 
 template <class Stream>
-void Session<Stream>::append_head(std::string& out, unsigned status,
-                                  std::string_view content_type, std::size_t content_length,
-                                  const RequestInfo& ri, std::string_view extra, bool chunked) {
+void Session<Stream>::append_head(std::string& out, unsigned status, std::string_view content_type,
+                                  std::size_t content_length, const RequestInfo& ri,
+                                  std::string_view extra, bool chunked) {
   out += "HTTP/1.1 ";
   out += std::to_string(status);
   out += ' ';
@@ -323,7 +327,7 @@ awaitable<bool> Session<Stream>::reply(RequestInfo& ri, unsigned status, std::st
   head_.clear();
   append_head(head_, status, content_type, body.size(), ri, extra_headers);
   const bool ok = co_await write_all(head_, body);
-  co_return ok && ri.keep_alive;
+  co_return ok&& ri.keep_alive;
 }
 
 template <class Stream>
@@ -335,8 +339,7 @@ awaitable<bool> Session<Stream>::reply_error(RequestInfo& ri, const api::Error& 
   if (ri.error_class.empty()) ri.error_class = std::string(api::openai_type(err.kind));
   api::Error shown = err;
   if (err.status == 405) shown.code.clear();
-  co_return co_await reply(ri, static_cast<unsigned>(err.status), openai::error_body(shown),
-                           extra);
+  co_return co_await reply(ri, static_cast<unsigned>(err.status), openai::error_body(shown), extra);
 }
 
 template <class Stream>
@@ -391,7 +394,8 @@ awaitable<void> Session<Stream>::serve() {
       ri.rec.path = "-";
       co_await reply_error(ri, err);
       ri.rec.request_id = ri.id;
-      ri.rec.latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - ri.start).count();
+      ri.rec.latency_ms =
+          std::chrono::duration<double, std::milli>(Clock::now() - ri.start).count();
       services_.log.write(ri.rec);
       break;
     }
@@ -497,8 +501,7 @@ awaitable<bool> Session<Stream>::handle_models(Request& req, RequestInfo& ri, st
 template <class Stream>
 awaitable<Outcome> Session<Stream>::run_attempts(const policy::RoutePlan& plan,
                                                  const api::ChatRequest& req,
-                                                 adapters::CallContext& ctx,
-                                                 api::EventSink& sink) {
+                                                 adapters::CallContext& ctx, api::EventSink& sink) {
   Outcome o;
   // Exceptions must not escape: the `||` race below waits for a *successful* completion.
   try {
@@ -520,7 +523,8 @@ awaitable<Outcome> Session<Stream>::run_attempts(const policy::RoutePlan& plan,
     }
   } catch (const std::exception& e) {
     o.ok = false;
-    o.error = api::Error::make(api::ErrorKind::internal, "Internal error while calling the provider.");
+    o.error =
+        api::Error::make(api::ErrorKind::internal, "Internal error while calling the provider.");
   }
   if (o.attempts == 0) {
     o.error = api::Error::make(api::ErrorKind::unavailable,

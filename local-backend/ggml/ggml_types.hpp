@@ -72,8 +72,8 @@ struct block_q8_0 {
 static_assert(sizeof(block_q8_0) == 34);
 
 struct block_q4_K {
-  half d;     // super-block scale for quantized scales
-  half dmin;  // super-block scale for quantized mins
+  half d;                             // super-block scale for quantized scales
+  half dmin;                          // super-block scale for quantized mins
   std::uint8_t scales[K_SCALE_SIZE];  // scales and mins, quantized with 6 bits
   std::uint8_t qs[QK_K / 2];          // 4-bit quants
 };
@@ -104,21 +104,36 @@ struct TypeTraits {
 // Traits of an on-disk type id; name == nullptr for ids this engine does not know.
 constexpr TypeTraits traits(std::uint32_t id) {
   switch (static_cast<Type>(id)) {
-    case Type::F32: return {"F32", 1, 4};
-    case Type::F16: return {"F16", 1, 2};
-    case Type::BF16: return {"BF16", 1, 2};
-    case Type::Q4_0: return {"Q4_0", QK4_0, sizeof(block_q4_0)};
-    case Type::Q4_1: return {"Q4_1", QK4_1, sizeof(block_q4_1)};
-    case Type::Q5_0: return {"Q5_0", QK5_0, sizeof(block_q5_0)};
-    case Type::Q5_1: return {"Q5_1", QK5_1, sizeof(block_q5_1)};
-    case Type::Q8_0: return {"Q8_0", QK8_0, sizeof(block_q8_0)};
-    case Type::Q8_1: return {"Q8_1", 32, 36};
-    case Type::Q2_K: return {"Q2_K", QK_K, 84};
-    case Type::Q3_K: return {"Q3_K", QK_K, 110};
-    case Type::Q4_K: return {"Q4_K", QK_K, sizeof(block_q4_K)};
-    case Type::Q5_K: return {"Q5_K", QK_K, 176};
-    case Type::Q6_K: return {"Q6_K", QK_K, sizeof(block_q6_K)};
-    case Type::Q8_K: return {"Q8_K", QK_K, sizeof(block_q8_K)};
+    case Type::F32:
+      return {"F32", 1, 4};
+    case Type::F16:
+      return {"F16", 1, 2};
+    case Type::BF16:
+      return {"BF16", 1, 2};
+    case Type::Q4_0:
+      return {"Q4_0", QK4_0, sizeof(block_q4_0)};
+    case Type::Q4_1:
+      return {"Q4_1", QK4_1, sizeof(block_q4_1)};
+    case Type::Q5_0:
+      return {"Q5_0", QK5_0, sizeof(block_q5_0)};
+    case Type::Q5_1:
+      return {"Q5_1", QK5_1, sizeof(block_q5_1)};
+    case Type::Q8_0:
+      return {"Q8_0", QK8_0, sizeof(block_q8_0)};
+    case Type::Q8_1:
+      return {"Q8_1", 32, 36};
+    case Type::Q2_K:
+      return {"Q2_K", QK_K, 84};
+    case Type::Q3_K:
+      return {"Q3_K", QK_K, 110};
+    case Type::Q4_K:
+      return {"Q4_K", QK_K, sizeof(block_q4_K)};
+    case Type::Q5_K:
+      return {"Q5_K", QK_K, 176};
+    case Type::Q6_K:
+      return {"Q6_K", QK_K, sizeof(block_q6_K)};
+    case Type::Q8_K:
+      return {"Q8_K", QK_K, sizeof(block_q8_K)};
   }
   return {};
 }

@@ -15,6 +15,11 @@ namespace infergate::engine::ggml::detail {
 
 enum class Simd : int { scalar = 0, avx2 = 1, avx512 = 2 };
 
+// Activation rows per group of the wide path, and the fewest rows for which matmul uses it
+// (measured: from 12 rows one partly empty group beats three pair-kernel tiles).
+inline constexpr int kWideGroup = 16;
+inline constexpr std::int64_t kWideMinRows = 12;
+
 struct Kernels {
   Simd simd = Simd::scalar;
   const char* name = "scalar";
@@ -29,6 +34,16 @@ struct Kernels {
   void (*gemm)(Type t, const void* w, std::size_t w_stride, std::int64_t nr, const void* a,
                std::size_t a_stride, std::int64_t nc, std::int64_t k, float* y,
                std::int64_t y_stride) = nullptr;
+  // Optional wide path for many activation rows (prefill, large decode batches): activations
+  // are prepared in groups of kWideGroup rows interleaved so that one instruction multiplies a
+  // weight row with all of them. wide_group_bytes == nullptr or returning 0: no wide path for t.
+  std::size_t (*wide_group_bytes)(Type t, std::int64_t n) = nullptr;
+  // Prepares rows (1..kWideGroup) activation rows of n values (rows n apart) as one group.
+  void (*prepare_wide)(Type t, const float* x, int rows, std::int64_t n, void* dst) = nullptr;
+  // As gemm, for nc activation rows given as ceil(nc / kWideGroup) groups group_stride apart.
+  void (*gemm_wide)(Type t, const void* w, std::size_t w_stride, std::int64_t nr, const void* a,
+                    std::size_t group_stride, std::int64_t nc, std::int64_t k, float* y,
+                    std::int64_t y_stride) = nullptr;
   float (*dot_f32)(const float* a, const float* b, std::int64_t n) = nullptr;
   float (*dot_f16_f32)(const half* a, const float* b, std::int64_t n) = nullptr;
 };

@@ -106,17 +106,25 @@ void quantize_act_q8(const float* x, std::int64_t n, ActQ8* out) {
 
 std::size_t act_row_bytes(Type t, std::int64_t n) {
   switch (vec_dot_type(t)) {
-    case Type::Q8_0: return static_cast<std::size_t>(n / QK8_0) * sizeof(ActQ8);
-    case Type::Q8_K: return row_bytes(Type::Q8_K, n);
-    default: return 0;
+    case Type::Q8_0:
+      return static_cast<std::size_t>(n / QK8_0) * sizeof(ActQ8);
+    case Type::Q8_K:
+      return row_bytes(Type::Q8_K, n);
+    default:
+      return 0;
   }
 }
 
 void prepare_act(Type t, const float* x, std::int64_t n, void* dst) {
   switch (vec_dot_type(t)) {
-    case Type::Q8_0: quantize_act_q8(x, n, static_cast<ActQ8*>(dst)); return;
-    case Type::Q8_K: quantize_row(Type::Q8_K, x, dst, n); return;
-    default: return;
+    case Type::Q8_0:
+      quantize_act_q8(x, n, static_cast<ActQ8*>(dst));
+      return;
+    case Type::Q8_K:
+      quantize_row(Type::Q8_K, x, dst, n);
+      return;
+    default:
+      return;
   }
 }
 
@@ -241,8 +249,8 @@ struct Q4_KTile {
         std::uint32_t utmp[4];
         unpack_q4_K_scales(w[b].scales, utmp);
         const auto* sc = reinterpret_cast<const std::uint8_t*>(utmp);
-        const __m128i mins8 = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, static_cast<int>(utmp[3]),
-                                                              static_cast<int>(utmp[2])));
+        const __m128i mins8 = _mm_cvtepu8_epi16(
+            _mm_set_epi32(0, 0, static_cast<int>(utmp[3]), static_cast<int>(utmp[2])));
         const float dw = load_f16(&w[b].d);
         const float dmin = load_f16(&w[b].dmin);
         __m256i sumi[C];
@@ -258,10 +266,10 @@ struct Q4_KTile {
           INFERGATE_UNROLL
           for (int c = 0; c < C; ++c) {
             const auto* q8 = reinterpret_cast<const __m256i*>(a[c][b].qs + 64 * j);
-            const __m256i pl = _mm256_madd_epi16(
-                scale_l, _mm256_maddubs_epi16(q4l, _mm256_loadu_si256(q8)));
-            const __m256i ph = _mm256_madd_epi16(
-                scale_h, _mm256_maddubs_epi16(q4h, _mm256_loadu_si256(q8 + 1)));
+            const __m256i pl =
+                _mm256_madd_epi16(scale_l, _mm256_maddubs_epi16(q4l, _mm256_loadu_si256(q8)));
+            const __m256i ph =
+                _mm256_madd_epi16(scale_h, _mm256_maddubs_epi16(q4h, _mm256_loadu_si256(q8 + 1)));
             sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(pl, ph));
           }
         }
@@ -269,8 +277,8 @@ struct Q4_KTile {
         for (int c = 0; c < C; ++c) {
           // Pairs of 16-sums make the 32-sums the mins apply to.
           const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[c][b].bsums));
-          const __m128i s32 = _mm_hadd_epi16(_mm256_castsi256_si128(bs),
-                                             _mm256_extracti128_si256(bs, 1));
+          const __m128i s32 =
+              _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
           const __m128i prod = _mm_madd_epi16(mins8, s32);
           const float da = a[c][b].d;
           acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * da), _mm256_cvtepi32_ps(sumi[c]), acc[c]);
@@ -345,16 +353,16 @@ struct Q6_KTile {
             for (int c = 0; c < C; ++c) {
               const __m256i q8 = _mm256_loadu_si256(
                   reinterpret_cast<const __m256i*>(a[c][b].qs + 128 * h + 32 * k));
-              sumi[c] = _mm256_add_epi32(
-                  sumi[c], _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], q8), scv));
+              sumi[c] =
+                  _mm256_add_epi32(sumi[c], _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], q8), scv));
             }
           }
         }
         const float dw = load_f16(&w[b].d);
         INFERGATE_UNROLL
         for (int c = 0; c < C; ++c) {
-          acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * a[c][b].d), _mm256_cvtepi32_ps(sumi[c]),
-                                   acc[c]);
+          acc[c] =
+              _mm256_fmadd_ps(_mm256_set1_ps(dw * a[c][b].d), _mm256_cvtepi32_ps(sumi[c]), acc[c]);
         }
       }
       INFERGATE_UNROLL
@@ -448,14 +456,24 @@ using BF16Tile = FloatTile<Type::BF16>::K<R, C>;
 
 void gemm(Type t, const void* w, std::size_t w_stride, std::int64_t nr, const void* a,
           std::size_t a_stride, std::int64_t nc, std::int64_t k, float* y, std::int64_t y_stride) {
-  const TileCtx ctx{static_cast<const std::uint8_t*>(w), w_stride,
-                    static_cast<const std::uint8_t*>(a), a_stride, k, y, y_stride};
+  const TileCtx ctx{static_cast<const std::uint8_t*>(w),
+                    w_stride,
+                    static_cast<const std::uint8_t*>(a),
+                    a_stride,
+                    k,
+                    y,
+                    y_stride};
   switch (t) {
-    case Type::Q4_0: return drive<Q4_0Tile, 2, 4>(ctx, nr, nc);
-    case Type::Q5_0: return drive<Q5_0Tile, 2, 4>(ctx, nr, nc);
-    case Type::Q8_0: return drive<Q8_0Tile, 2, 4>(ctx, nr, nc);
-    case Type::Q4_K: return drive<Q4_KTile, 1, 4>(ctx, nr, nc);
-    case Type::Q6_K: return drive<Q6_KTile, 1, 4>(ctx, nr, nc);
+    case Type::Q4_0:
+      return drive<Q4_0Tile, 2, 4>(ctx, nr, nc);
+    case Type::Q5_0:
+      return drive<Q5_0Tile, 2, 4>(ctx, nr, nc);
+    case Type::Q8_0:
+      return drive<Q8_0Tile, 2, 4>(ctx, nr, nc);
+    case Type::Q4_K:
+      return drive<Q4_KTile, 1, 4>(ctx, nr, nc);
+    case Type::Q6_K:
+      return drive<Q6_KTile, 1, 4>(ctx, nr, nc);
     // K-blocking only pays when activation tiles are reused across weight rows (see the
     // AVX-512 path).
     case Type::F32:
@@ -467,7 +485,8 @@ void gemm(Type t, const void* w, std::size_t w_stride, std::int64_t nr, const vo
     case Type::BF16:
       return nc <= 4 ? drive<BF16Tile, 3, 4>(ctx, nr, nc)
                      : drive_k_blocked<BF16Tile, 3, 4>(ctx, nr, nc, kFloatKChunk);
-    default: return;
+    default:
+      return;
   }
 }
 
@@ -491,8 +510,7 @@ float dot_f16_f32(const half* a, const float* b, std::int64_t n) {
   std::int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
     const __m256 a0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i)));
-    const __m256 a1 =
-        _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i + 8)));
+    const __m256 a1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i + 8)));
     acc0 = _mm256_fmadd_ps(a0, _mm256_loadu_ps(b + i), acc0);
     acc1 = _mm256_fmadd_ps(a1, _mm256_loadu_ps(b + i + 8), acc1);
   }

@@ -22,8 +22,10 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "ggml/quants.hpp"
 #include "ggml/tile_driver.hpp"
@@ -80,7 +82,8 @@ struct Q8Family<Type::Q4_0> {
   static constexpr bool kNibbles = true;
   static __m512i unpack(const std::uint8_t* p, bool tail) {
     const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
-    const __m128i hi = _mm_maskz_loadu_epi8(tail ? 0 : 0xFFFF, p + kBlock + 2);
+    const __m128i hi = tail ? _mm_setzero_si128()
+                            : _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + kBlock + 2));
     const __m256i x = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
     const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(x), _mm256_srli_epi16(x, 4), 1);
     return _mm512_and_si512(z, _mm512_set1_epi8(0x0F));
@@ -94,7 +97,8 @@ struct Q8Family<Type::Q5_0> {
   static constexpr bool kNibbles = true;
   static __m512i unpack(const std::uint8_t* p, bool tail) {
     const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 6));
-    const __m128i hi = _mm_maskz_loadu_epi8(tail ? 0 : 0xFFFF, p + kBlock + 6);
+    const __m128i hi = tail ? _mm_setzero_si128()
+                            : _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + kBlock + 6));
     const __m256i x = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
     __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(x), _mm256_srli_epi16(x, 4), 1);
     z = _mm512_and_si512(z, _mm512_set1_epi8(0x0F));
@@ -115,7 +119,8 @@ struct Q8Family<Type::Q8_0> {
   static constexpr bool kNibbles = false;
   static __m512i unpack(const std::uint8_t* p, bool tail) {
     const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2));
-    const __m256i hi = _mm256_maskz_loadu_epi8(tail ? 0 : 0xFFFFFFFFu, p + kBlock + 2);
+    const __m256i hi = tail ? _mm256_setzero_si256()
+                            : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + kBlock + 2));
     const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
     return _mm512_xor_si512(z, _mm512_set1_epi8(static_cast<char>(0x80)));
   }
@@ -162,11 +167,13 @@ void quantize_act_q8(const float* x, std::int64_t n, std::uint8_t* dst) {
     const __m512 lim = _mm512_set1_ps(127.0f);
     // Clamped so that nan/inf inputs stay in int8 range.
     const __m512 s0 = _mm512_min_ps(
-        lim, _mm512_max_ps(-lim, _mm512_roundscale_ps(_mm512_mul_ps(v0, id),
-                                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+        lim,
+        _mm512_max_ps(-lim, _mm512_roundscale_ps(_mm512_mul_ps(v0, id),
+                                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
     const __m512 s1 = _mm512_min_ps(
-        lim, _mm512_max_ps(-lim, _mm512_roundscale_ps(_mm512_mul_ps(v1, id),
-                                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+        lim,
+        _mm512_max_ps(-lim, _mm512_roundscale_ps(_mm512_mul_ps(v1, id),
+                                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
     const __m512i q0 = _mm512_cvtps_epi32(s0);
     const __m512i q1 = _mm512_cvtps_epi32(s1);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(o0), _mm512_cvtsepi32_epi8(q0));
@@ -186,47 +193,42 @@ struct Q8Tile {
       const std::int64_t nb = ctx.k / QK8_0;
       const Q8Layout lay = Q8Layout::of(ctx.k);
       const std::uint8_t* w[R];
-      const std::uint8_t* qs[C];
-      const float* ds[C];
-      const std::int32_t* cs[C];
+      const std::uint8_t* a[C];
       INFERGATE_UNROLL
       for (int r = 0; r < R; ++r) w[r] = ctx.w + (r0 + r) * ctx.w_stride;
       INFERGATE_UNROLL
-      for (int c = 0; c < C; ++c) {
-        qs[c] = ctx.a + (c0 + c) * ctx.a_stride;
-        ds[c] = reinterpret_cast<const float*>(qs[c] + lay.qs_bytes());
-        cs[c] = reinterpret_cast<const std::int32_t*>(qs[c] + lay.qs_bytes() + 8 * lay.pairs);
-      }
+      for (int c = 0; c < C; ++c) a[c] = ctx.a + (c0 + c) * ctx.a_stride;
+      // Scales and accumulator starts sit at the same offsets in every activation row.
+      const std::size_t d_off = lay.qs_bytes();
+      const std::size_t s_off = lay.qs_bytes() + 8 * static_cast<std::size_t>(lay.pairs);
       const __m512i lane_block = pair_lane_index<F::kNibbles>();
       const std::size_t ahead = R * ctx.w_stride;
-      // One loop for all pairs, the odd tail included (masked loads): a second copy of the body
-      // makes GCC keep the accumulators in memory.
       __m512 acc[R][C];
       INFERGATE_UNROLL
       for (int r = 0; r < R; ++r) {
         INFERGATE_UNROLL
         for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
       }
-      for (std::int64_t p = 0; p < lay.pairs; ++p) {
-        const bool tail = 2 * p + 1 == nb;
+      const auto step = [&]<bool Tail>(std::int64_t p) {
         __m512i wz[R];
         __m512 dw[R];
         INFERGATE_UNROLL
         for (int r = 0; r < R; ++r) {
           const std::uint8_t* src = w[r] + 2 * p * F::kBlock;
           prefetch_ahead(src, ahead);
-          wz[r] = F::unpack(src, tail);
+          wz[r] = F::unpack(src, Tail);
           __m128i h = _mm_cvtsi32_si128(load_u16(src));
-          h = _mm_insert_epi16(h, tail ? 0 : load_u16(src + F::kBlock), 1);
+          if (!Tail) h = _mm_insert_epi16(h, load_u16(src + F::kBlock), 1);
           dw[r] = _mm512_permutexvar_ps(lane_block, _mm512_castps128_ps512(_mm_cvtph_ps(h)));
         }
         INFERGATE_UNROLL
         for (int c = 0; c < C; ++c) {
-          const __m512i az = _mm512_loadu_si512(qs[c] + 64 * p);
+          const std::uint8_t* row = a[c];
+          const __m512i az = _mm512_loadu_si512(row + 64 * p);
           const __m128 d2 =
-              _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(ds[c] + 2 * p)));
+              _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(row + d_off + 8 * p)));
           const __m512 da = _mm512_permutexvar_ps(lane_block, _mm512_castps128_ps512(d2));
-          const __m128i c2 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(cs[c] + 2 * p));
+          const __m128i c2 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + s_off + 8 * p));
           const __m512i start = _mm512_maskz_permutexvar_epi32(
               kPairStartLanes<F::kNibbles>, lane_block, _mm512_castsi128_si512(c2));
           INFERGATE_UNROLL
@@ -236,7 +238,10 @@ struct Q8Tile {
                 _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw[r], da), acc[r][c]);
           }
         }
-      }
+      };
+      const std::int64_t full = nb / 2;
+      for (std::int64_t p = 0; p < full; ++p) step.template operator()<false>(p);
+      if (nb % 2) step.template operator()<true>(full);
       INFERGATE_UNROLL
       for (int c = 0; c < C; ++c) {
         INFERGATE_UNROLL
@@ -254,6 +259,188 @@ template <int R, int C>
 using Q5_0Tile = Q8Tile<Type::Q5_0>::K<R, C>;
 template <int R, int C>
 using Q8_0Tile = Q8Tile<Type::Q8_0>::K<R, C>;
+
+// ---- Q4_0 / Q5_0 / Q8_0, wide path (many activation rows) -----------------------------------
+//
+// Lane = activation row: a group of 16 activation rows is stored interleaved, 4 bytes of each row
+// per 32-bit lane, made unsigned (+128). One vpdpbusd with 4 bytes of a weight row broadcast to
+// every lane then advances 16 dots at once, and a 32-block needs 8 of them before its integer
+// sums are scaled: about a third of the instructions of the pair kernels per product. The +128 is
+// taken out by starting each block's sums at -128 x (sum of the weight block), which the weight
+// packing computes once per call and weight row; below ~12 activation rows that costs more than
+// it saves (an 8-lane variant was measured no faster than the pair kernels at 8 rows).
+//
+// Group layout, per 32-block: 8 x 64 bytes of quants (step j: elements 4j..4j+3 of each row),
+// then 16 F32 scales.
+constexpr std::size_t kWideBlockBytes = kWideGroup * (8 * 4 + 4);
+constexpr int kWideRows = 8;  // weight rows per register tile
+
+std::size_t wide_group_bytes(Type t, std::int64_t n) {
+  switch (t) {
+    case Type::Q4_0:
+    case Type::Q5_0:
+    case Type::Q8_0:
+      return static_cast<std::size_t>(n / QK8_0) * kWideBlockBytes;
+    default:
+      return 0;
+  }
+}
+
+void prepare_wide(Type, const float* x, int rows, std::int64_t n, void* dst) {
+  const std::int64_t nb = n / QK8_0;
+  auto* out = static_cast<std::uint8_t*>(dst);
+  if (rows < kWideGroup) std::memset(out, 0, static_cast<std::size_t>(nb) * kWideBlockBytes);
+  const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+  const __m512 lim = _mm512_set1_ps(127.0f);
+  const __m512i off = _mm512_set1_epi32(128);
+  for (int l = 0; l < rows; ++l) {
+    const float* xr = x + l * n;
+    for (std::int64_t b = 0; b < nb; ++b) {
+      std::uint8_t* blk = out + b * kWideBlockBytes;
+      const __m512 v0 = _mm512_loadu_ps(xr + 32 * b);
+      const __m512 v1 = _mm512_loadu_ps(xr + 32 * b + 16);
+      const float amax = _mm512_reduce_max_ps(
+          _mm512_max_ps(_mm512_and_ps(v0, abs_mask), _mm512_and_ps(v1, abs_mask)));
+      const float d = amax / 127.0f;
+      const __m512 id = _mm512_set1_ps(d != 0.0f ? 127.0f / amax : 0.0f);
+      const __m512 s0 = _mm512_min_ps(
+          lim,
+          _mm512_max_ps(-lim, _mm512_roundscale_ps(_mm512_mul_ps(v0, id),
+                                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+      const __m512 s1 = _mm512_min_ps(
+          lim,
+          _mm512_max_ps(-lim, _mm512_roundscale_ps(_mm512_mul_ps(v1, id),
+                                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+      // int8 + 128 as unsigned bytes = int32 + 128 narrowed: 0..255 after the clamp.
+      const __m128i q0 = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(s0), off));
+      const __m128i q1 = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(s1), off));
+      std::uint32_t words[8];
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(words), q0);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(words + 4), q1);
+      for (int j = 0; j < 8; ++j) std::memcpy(blk + 4 * (kWideGroup * j + l), &words[j], 4);
+      std::memcpy(blk + 32 * kWideGroup + 4 * l, &d, 4);
+    }
+  }
+}
+
+// One register tile's weights, ready for the broadcast operand: signed bytes in element order
+// (Q8_0 rows are used in place), plus per block and row the F32 scale and the accumulator start.
+struct WidePack {
+  const std::uint8_t* q[kWideRows];
+  std::size_t q_block_stride;  // bytes from one block's quants to the next
+  const float* dw;             // [block][kWideRows]
+  const std::int32_t* start;   // [block][kWideRows]
+};
+
+// Sum of 32 signed bytes.
+inline int sum_i8_32(__m256i v) {
+  const __m256i sad = _mm256_sad_epu8(
+      _mm256_xor_si256(v, _mm256_set1_epi8(static_cast<char>(0x80))), _mm256_setzero_si256());
+  const __m128i s = _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
+  return static_cast<int>(_mm_cvtsi128_si64(s) + _mm_extract_epi64(s, 1)) - 32 * 128;
+}
+
+template <Type T>
+void pack_wide(const std::uint8_t* w, std::size_t w_stride, int rows, std::int64_t nb,
+               std::uint8_t* q_buf, float* dw, std::int32_t* start, WidePack* pack) {
+  using F = Q8Family<T>;
+  pack->dw = dw;
+  pack->start = start;
+  pack->q_block_stride = T == Type::Q8_0 ? F::kBlock : 32;
+  for (int r = 0; r < kWideRows; ++r) {
+    // Rows past the end of the matrix repeat the last one; their results are not stored.
+    const std::uint8_t* row = w + std::min(r, rows - 1) * w_stride;
+    std::uint8_t* qr = q_buf + static_cast<std::size_t>(r) * nb * 32;
+    pack->q[r] = T == Type::Q8_0 ? row + 2 : qr;
+    for (std::int64_t b = 0; b < nb; ++b) {
+      const std::uint8_t* blk = row + b * F::kBlock;
+      __m256i q;
+      if constexpr (T == Type::Q8_0) {
+        q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+      } else {
+        const std::size_t qs_off = T == Type::Q4_0 ? 2 : 6;
+        const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + qs_off));
+        q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0F));
+        if constexpr (T == Type::Q5_0) {
+          q = _mm256_mask_add_epi8(q, _cvtu32_mask32(load_u32(blk + 2)), q, _mm256_set1_epi8(0x10));
+        }
+        q = _mm256_sub_epi8(q, _mm256_set1_epi8(static_cast<char>(F::kOffset)));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(qr + 32 * b), q);
+      }
+      dw[b * kWideRows + r] = load_f16(blk);
+      start[b * kWideRows + r] = -128 * sum_i8_32(q);
+    }
+  }
+}
+
+inline void wide_tile(const WidePack& pk, const std::uint8_t* group, std::int64_t nb,
+                      float out[kWideRows][kWideGroup]) {
+  __m512 acc[kWideRows];
+  INFERGATE_UNROLL
+  for (int r = 0; r < kWideRows; ++r) acc[r] = _mm512_setzero_ps();
+  for (std::int64_t b = 0; b < nb; ++b) {
+    const std::uint8_t* blk = group + b * kWideBlockBytes;
+    const std::size_t qoff = static_cast<std::size_t>(b) * pk.q_block_stride;
+    __m512i sum[kWideRows];
+    INFERGATE_UNROLL
+    for (int r = 0; r < kWideRows; ++r) sum[r] = _mm512_set1_epi32(pk.start[b * kWideRows + r]);
+    INFERGATE_UNROLL
+    for (int j = 0; j < 8; ++j) {
+      const __m512i a = _mm512_loadu_si512(blk + 64 * j);
+      INFERGATE_UNROLL
+      for (int r = 0; r < kWideRows; ++r) {
+        const auto wv = static_cast<std::int32_t>(load_u32(pk.q[r] + qoff + 4 * j));
+        sum[r] = _mm512_dpbusd_epi32(sum[r], a, _mm512_set1_epi32(wv));
+      }
+    }
+    const __m512 da = _mm512_loadu_ps(reinterpret_cast<const float*>(blk + 512));
+    INFERGATE_UNROLL
+    for (int r = 0; r < kWideRows; ++r) {
+      const __m512 scale = _mm512_mul_ps(da, _mm512_set1_ps(pk.dw[b * kWideRows + r]));
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[r]), scale, acc[r]);
+    }
+  }
+  INFERGATE_UNROLL
+  for (int r = 0; r < kWideRows; ++r) _mm512_storeu_ps(out[r], acc[r]);
+}
+
+// Scratch for one thread's packed weight tile, grown on demand.
+struct WideScratch {
+  std::vector<std::uint8_t> q;
+  std::vector<float> dw;
+  std::vector<std::int32_t> start;
+};
+thread_local WideScratch t_wide;
+
+template <Type T>
+void gemm_wide_t(const void* w, std::size_t w_stride, std::int64_t nr, const void* a,
+                 std::size_t group_stride, std::int64_t nc, std::int64_t k, float* y,
+                 std::int64_t y_stride) {
+  const std::int64_t nb = k / QK8_0;
+  WideScratch& s = t_wide;
+  if (T != Type::Q8_0) s.q.resize(static_cast<std::size_t>(kWideRows * nb * 32));
+  s.dw.resize(static_cast<std::size_t>(kWideRows * nb));
+  s.start.resize(static_cast<std::size_t>(kWideRows * nb));
+  const auto* wb = static_cast<const std::uint8_t*>(w);
+  const auto* ab = static_cast<const std::uint8_t*>(a);
+  const std::int64_t groups = (nc + kWideGroup - 1) / kWideGroup;
+  alignas(64) float out[kWideRows][kWideGroup];
+  for (std::int64_t r0 = 0; r0 < nr; r0 += kWideRows) {
+    const int rows = static_cast<int>(std::min<std::int64_t>(kWideRows, nr - r0));
+    WidePack pk;
+    pack_wide<T>(wb + r0 * w_stride, w_stride, rows, nb, s.q.data(), s.dw.data(), s.start.data(),
+                 &pk);
+    for (std::int64_t g = 0; g < groups; ++g) {
+      // A short last tile runs in full: pack_wide repeated its last row into the rest.
+      wide_tile(pk, ab + g * group_stride, nb, out);
+      const int cols = static_cast<int>(std::min<std::int64_t>(kWideGroup, nc - g * kWideGroup));
+      for (int c = 0; c < cols; ++c) {
+        float* yc = y + (g * kWideGroup + c) * y_stride + r0;
+        for (int r = 0; r < rows; ++r) yc[r] = out[r][c];
+      }
+    }
+  }
+}
 
 // ---- Q8_K activations -------------------------------------------------------------------------
 
@@ -451,8 +638,8 @@ struct Q6_KTile {
         for (std::size_t off = 0; off < sizeof(block_q6_K); off += 64) {
           prefetch_ahead(row + off, R * ctx.w_stride);
         }
-        sc16[r] = _mm256_cvtepi8_epi16(
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[r][b].scales)));
+        sc16[r] =
+            _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[r][b].scales)));
       }
       __m512i sumi[R][C];
       INFERGATE_UNROLL
@@ -471,7 +658,8 @@ struct Q6_KTile {
         INFERGATE_UNROLL
         for (int r = 0; r < R; ++r) {
           const __m512i ql = _mm512_loadu_si512(w[r][b].ql + 64 * h);
-          const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[r][b].qh + 32 * h));
+          const __m256i qh =
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[r][b].qh + 32 * h));
           const __m512i qhz =
               _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
           lo[r] = _mm512_or_si512(_mm512_and_si512(ql, m4),
@@ -488,8 +676,10 @@ struct Q6_KTile {
           const __m512i a_hi = _mm512_loadu_si512(a[c][b].qs + 128 * h + 64);
           INFERGATE_UNROLL
           for (int r = 0; r < R; ++r) {
-            sumi[r][c] = _mm512_dpwssd_epi32(sumi[r][c], _mm512_maddubs_epi16(lo[r], a_lo), sv_lo[r]);
-            sumi[r][c] = _mm512_dpwssd_epi32(sumi[r][c], _mm512_maddubs_epi16(hi[r], a_hi), sv_hi[r]);
+            sumi[r][c] =
+                _mm512_dpwssd_epi32(sumi[r][c], _mm512_maddubs_epi16(lo[r], a_lo), sv_lo[r]);
+            sumi[r][c] =
+                _mm512_dpwssd_epi32(sumi[r][c], _mm512_maddubs_epi16(hi[r], a_hi), sv_hi[r]);
           }
         }
       }
@@ -520,8 +710,7 @@ inline __m512 load16(const std::uint8_t* row, std::int64_t i, __mmask16 m) {
   if constexpr (T == Type::F32) {
     return _mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(row) + i);
   } else if constexpr (T == Type::F16) {
-    return _mm512_cvtph_ps(
-        _mm256_maskz_loadu_epi16(m, reinterpret_cast<const half*>(row) + i));
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, reinterpret_cast<const half*>(row) + i));
   } else {
     const __m256i h = _mm256_maskz_loadu_epi16(m, reinterpret_cast<const bf16*>(row) + i);
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
@@ -614,29 +803,43 @@ std::size_t act_row_bytes(Type t, std::int64_t n) {
 void prepare_act(Type t, const float* x, std::int64_t n, void* dst) {
   auto* out = static_cast<std::uint8_t*>(dst);
   switch (t) {
-    case Type::Q4_0: return quantize_act_q8<Type::Q4_0>(x, n, out);
-    case Type::Q5_0: return quantize_act_q8<Type::Q5_0>(x, n, out);
-    case Type::Q8_0: return quantize_act_q8<Type::Q8_0>(x, n, out);
+    case Type::Q4_0:
+      return quantize_act_q8<Type::Q4_0>(x, n, out);
+    case Type::Q5_0:
+      return quantize_act_q8<Type::Q5_0>(x, n, out);
+    case Type::Q8_0:
+      return quantize_act_q8<Type::Q8_0>(x, n, out);
     case Type::Q4_K:
     case Type::Q6_K:
       return quantize_act_q8_K(x, n, static_cast<block_q8_K*>(dst));
     case Type::BF16:
       if (bf16_hw()) bf16_hw()->prepare_act(x, n, dst);
       return;
-    default: return;
+    default:
+      return;
   }
 }
 
 void gemm(Type t, const void* w, std::size_t w_stride, std::int64_t nr, const void* a,
           std::size_t a_stride, std::int64_t nc, std::int64_t k, float* y, std::int64_t y_stride) {
-  const TileCtx ctx{static_cast<const std::uint8_t*>(w), w_stride,
-                    static_cast<const std::uint8_t*>(a), a_stride, k, y, y_stride};
+  const TileCtx ctx{static_cast<const std::uint8_t*>(w),
+                    w_stride,
+                    static_cast<const std::uint8_t*>(a),
+                    a_stride,
+                    k,
+                    y,
+                    y_stride};
   switch (t) {
-    case Type::Q4_0: return drive<Q4_0Tile, 4, 4>(ctx, nr, nc);
-    case Type::Q5_0: return drive<Q5_0Tile, 4, 4>(ctx, nr, nc);
-    case Type::Q8_0: return drive<Q8_0Tile, 4, 4>(ctx, nr, nc);
-    case Type::Q4_K: return drive<Q4_KTile, 2, 4>(ctx, nr, nc);
-    case Type::Q6_K: return drive<Q6_KTile, 2, 4>(ctx, nr, nc);
+    case Type::Q4_0:
+      return drive<Q4_0Tile, 4, 4>(ctx, nr, nc);
+    case Type::Q5_0:
+      return drive<Q5_0Tile, 4, 4>(ctx, nr, nc);
+    case Type::Q8_0:
+      return drive<Q8_0Tile, 4, 4>(ctx, nr, nc);
+    case Type::Q4_K:
+      return drive<Q4_KTile, 2, 4>(ctx, nr, nc);
+    case Type::Q6_K:
+      return drive<Q6_KTile, 2, 4>(ctx, nr, nc);
     // K-blocking pays only when activation tiles are reused across weight rows; a few
     // activation rows (decode) stream each weight row once, front to back.
     case Type::F32:
@@ -649,7 +852,23 @@ void gemm(Type t, const void* w, std::size_t w_stride, std::int64_t nr, const vo
       if (bf16_hw()) return bf16_hw()->gemm(w, w_stride, nr, a, a_stride, nc, k, y, y_stride);
       return nc <= 6 ? drive<BF16Tile, 4, 6>(ctx, nr, nc)
                      : drive_k_blocked<BF16Tile, 4, 6>(ctx, nr, nc, kFloatKChunk);
-    default: return;
+    default:
+      return;
+  }
+}
+
+void gemm_wide(Type t, const void* w, std::size_t w_stride, std::int64_t nr, const void* a,
+               std::size_t group_stride, std::int64_t nc, std::int64_t k, float* y,
+               std::int64_t y_stride) {
+  switch (t) {
+    case Type::Q4_0:
+      return gemm_wide_t<Type::Q4_0>(w, w_stride, nr, a, group_stride, nc, k, y, y_stride);
+    case Type::Q5_0:
+      return gemm_wide_t<Type::Q5_0>(w, w_stride, nr, a, group_stride, nc, k, y, y_stride);
+    case Type::Q8_0:
+      return gemm_wide_t<Type::Q8_0>(w, w_stride, nr, a, group_stride, nc, k, y, y_stride);
+    default:
+      return;
   }
 }
 
@@ -661,7 +880,8 @@ float dot_f32(const float* a, const float* b, std::int64_t n) {
     acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), acc1);
   }
   for (; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (n - i)) - 1);
+    const __mmask16 m =
+        n - i >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (n - i)) - 1);
     acc0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc0);
   }
   return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
@@ -678,7 +898,8 @@ float dot_f16_f32(const half* a, const float* b, std::int64_t n) {
     acc1 = _mm512_fmadd_ps(a1, _mm512_loadu_ps(b + i + 16), acc1);
   }
   for (; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (n - i)) - 1);
+    const __mmask16 m =
+        n - i >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (n - i)) - 1);
     const __m512 a0 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, a + i));
     acc0 = _mm512_fmadd_ps(a0, _mm512_maskz_loadu_ps(m, b + i), acc0);
   }
@@ -695,6 +916,9 @@ const Kernels* avx512_kernels() {
     t.act_row_bytes = act_row_bytes;
     t.prepare_act = prepare_act;
     t.gemm = gemm;
+    t.wide_group_bytes = wide_group_bytes;
+    t.prepare_wide = prepare_wide;
+    t.gemm_wide = gemm_wide;
     t.dot_f32 = dot_f32;
     t.dot_f16_f32 = dot_f16_f32;
     return t;

@@ -62,7 +62,11 @@ struct Bf16Tile {
                                      : static_cast<__mmask32>((std::uint64_t{1} << left) - 1);
       __m512i wv[R];
       INFERGATE_UNROLL
-      for (int r = 0; r < R; ++r) wv[r] = _mm512_maskz_loadu_epi16(m, w[r] + 2 * i);
+      for (int r = 0; r < R; ++r) {
+        // The same place in the next tile's rows: short rows defeat the hardware prefetchers.
+        _mm_prefetch(reinterpret_cast<const char*>(w[r] + 2 * i + R * ctx.w_stride), _MM_HINT_T0);
+        wv[r] = _mm512_maskz_loadu_epi16(m, w[r] + 2 * i);
+      }
       INFERGATE_UNROLL
       for (int c = 0; c < C; ++c) {
         const __m512i av = _mm512_loadu_si512(a[c] + 2 * i);
@@ -84,10 +88,15 @@ struct Bf16Tile {
   }
 };
 
-void gemm(const void* w, std::size_t w_stride, std::int64_t nr, const void* a,
-          std::size_t a_stride, std::int64_t nc, std::int64_t k, float* y, std::int64_t y_stride) {
-  const TileCtx ctx{static_cast<const std::uint8_t*>(w), w_stride,
-                    static_cast<const std::uint8_t*>(a), a_stride, k, y, y_stride};
+void gemm(const void* w, std::size_t w_stride, std::int64_t nr, const void* a, std::size_t a_stride,
+          std::int64_t nc, std::int64_t k, float* y, std::int64_t y_stride) {
+  const TileCtx ctx{static_cast<const std::uint8_t*>(w),
+                    w_stride,
+                    static_cast<const std::uint8_t*>(a),
+                    a_stride,
+                    k,
+                    y,
+                    y_stride};
   // 1024 BF16 elements of 4 weight and 4 activation rows: 16 KiB, inside L1.
   if (nc <= 4) {
     drive<Bf16Tile, 4, 4>(ctx, nr, nc);

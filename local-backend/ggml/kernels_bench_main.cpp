@@ -12,10 +12,10 @@
 // llama.cpp reaches end to end.
 #include <algorithm>
 #include <chrono>
-#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <string>
 #include <string_view>
@@ -114,7 +114,8 @@ void bench_matrix(const Args& args, ggml::ThreadPool& pool) {
       const std::size_t copies =
           batch == 1 ? std::max<std::size_t>(1, (std::size_t{256} << 20) / bytes) : 1;
       std::vector<std::uint8_t> weights(bytes * copies);
-      for (std::size_t c = 0; c < copies; ++c) std::memcpy(weights.data() + c * bytes, base.data(), bytes);
+      for (std::size_t c = 0; c < copies; ++c)
+        std::memcpy(weights.data() + c * bytes, base.data(), bytes);
       std::vector<float> x(static_cast<std::size_t>(batch * args.cols));
       std::mt19937 rng(3);
       std::normal_distribution<float> dist(0.0f, 1.0f);
@@ -125,7 +126,8 @@ void bench_matrix(const Args& args, ggml::ThreadPool& pool) {
         // Warm up, then time for about args.ms milliseconds.
         std::size_t copy = 0;
         const auto call = [&] {
-          const ggml::WeightView w{t, weights.data() + (copy++ % copies) * bytes, args.rows, args.cols};
+          const ggml::WeightView w{t, weights.data() + (copy++ % copies) * bytes, args.rows,
+                                   args.cols};
           ggml::matmul(w, x.data(), batch, y.data(), pool);
         };
         for (std::size_t i = 0; i < std::min<std::size_t>(copies, 8); ++i) call();
@@ -145,8 +147,8 @@ void bench_matrix(const Args& args, ggml::ThreadPool& pool) {
         const double flops = 2.0 * static_cast<double>(args.rows * args.cols * batch);
         // Throughput from the fastest call: on a shared machine the closest to what the code
         // does with the cores to itself (cpu us, from CPU time, is the other estimate).
-        std::printf("%-5s %-7s %6lld %6lld %6lld %10.1f %10.1f %10.1f %9.1f %9.1f\n",
-                    type_name(t), ggml::simd_level_name(level), static_cast<long long>(args.rows),
+        std::printf("%-5s %-7s %6lld %6lld %6lld %10.1f %10.1f %10.1f %9.1f %9.1f\n", type_name(t),
+                    ggml::simd_level_name(level), static_cast<long long>(args.rows),
                     static_cast<long long>(args.cols), static_cast<long long>(batch), wall * 1e6,
                     cpu * 1e6, best * 1e6, flops / best * 1e-9,
                     static_cast<double>(bytes) / best * 1e-9);
@@ -161,8 +163,8 @@ struct Shape {
   std::int64_t rows;
   std::int64_t cols;
 };
-constexpr Shape kLayer[] = {{"q", 896, 896},     {"k", 128, 896},     {"v", 128, 896},
-                            {"o", 896, 896},     {"gate", 4864, 896}, {"up", 4864, 896},
+constexpr Shape kLayer[] = {{"q", 896, 896},    {"k", 128, 896},     {"v", 128, 896},
+                            {"o", 896, 896},    {"gate", 4864, 896}, {"up", 4864, 896},
                             {"down", 896, 4864}};
 constexpr int kLayers = 24;
 constexpr Shape kHead{"output", 151936, 896};
@@ -176,9 +178,10 @@ ggml::Type effective(ggml::Type t, std::int64_t cols) {
 }
 
 void bench_model(const Args& args, ggml::ThreadPool& pool) {
-  std::printf("Qwen2.5-0.5B-shaped matmuls, %d threads (llama.cpp end to end on this machine: "
-              "Q8_0 222/52, Q4_0 434/84, F16 320/40 tok/s prefill/decode)\n",
-              pool.size());
+  std::printf(
+      "Qwen2.5-0.5B-shaped matmuls, %d threads (llama.cpp end to end on this machine: "
+      "Q8_0 222/52, Q4_0 434/84, F16 320/40 tok/s prefill/decode)\n",
+      pool.size());
   std::printf("%-5s %-7s %8s %14s %14s %15s %15s\n", "type", "simd", "MiB", "decode tok/s",
               "decode GB/s", "prefill tok/s", "(wall: dec/pre)");
   for (ggml::Type t : args.types) {
@@ -275,9 +278,12 @@ int main(int argc, char** argv) {
       }
     } else if (a == "--simd") {
       for (const auto& n : split(value())) {
-        if (n == "scalar") args.simd.push_back(ggml::SimdLevel::scalar);
-        else if (n == "avx2") args.simd.push_back(ggml::SimdLevel::avx2);
-        else if (n == "avx512") args.simd.push_back(ggml::SimdLevel::avx512);
+        if (n == "scalar")
+          args.simd.push_back(ggml::SimdLevel::scalar);
+        else if (n == "avx2")
+          args.simd.push_back(ggml::SimdLevel::avx2);
+        else if (n == "avx512")
+          args.simd.push_back(ggml::SimdLevel::avx512);
         else {
           std::fprintf(stderr, "unknown SIMD path %s\n", n.c_str());
           return 2;
@@ -285,7 +291,8 @@ int main(int argc, char** argv) {
       }
     } else if (a == "--batches") {
       args.batches.clear();
-      for (const auto& n : split(value())) args.batches.push_back(std::clamp(std::atoll(n.c_str()), 1LL, 4096LL));
+      for (const auto& n : split(value()))
+        args.batches.push_back(std::clamp(std::atoll(n.c_str()), 1LL, 4096LL));
     } else if (a == "--threads") {
       args.threads = std::clamp(std::atoi(std::string(value()).c_str()), 1, 256);
     } else if (a == "--rows") {
@@ -304,12 +311,14 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  // Without --simd: the path in use (INFERGATE_SIMD may have lowered it) and every one below.
   if (args.simd.empty()) {
-    for (int l = static_cast<int>(ggml::detected_simd_level()); l >= 0; --l) {
+    for (int l = static_cast<int>(ggml::simd_level()); l >= 0; --l) {
       args.simd.push_back(static_cast<ggml::SimdLevel>(l));
     }
   }
-  std::printf("SIMD detected: %s\n", ggml::simd_level_name(ggml::detected_simd_level()));
+  std::printf("SIMD detected: %s, in use: %s\n", ggml::simd_level_name(ggml::detected_simd_level()),
+              ggml::simd_level_name(ggml::simd_level()));
   ggml::ThreadPool pool(args.threads);
   if (args.model) {
     bench_model(args, pool);

@@ -27,9 +27,12 @@ const float* f16_table() {
 
 std::size_t act_row_bytes(Type t, std::int64_t n) {
   switch (vec_dot_type(t)) {
-    case Type::Q8_0: return static_cast<std::size_t>(n / QK8_0) * sizeof(ActQ8);
-    case Type::Q8_K: return row_bytes(Type::Q8_K, n);
-    default: return 0;
+    case Type::Q8_0:
+      return static_cast<std::size_t>(n / QK8_0) * sizeof(ActQ8);
+    case Type::Q8_K:
+      return row_bytes(Type::Q8_K, n);
+    default:
+      return 0;
   }
 }
 
@@ -51,8 +54,11 @@ void prepare_act(Type t, const float* x, std::int64_t n, void* dst) {
       }
       return;
     }
-    case Type::Q8_K: quantize_row(Type::Q8_K, x, dst, n); return;
-    default: return;
+    case Type::Q8_K:
+      quantize_row(Type::Q8_K, x, dst, n);
+      return;
+    default:
+      return;
   }
 }
 
@@ -181,7 +187,8 @@ float dot_bf16_f32(const bf16* a, const float* b, std::int64_t n) {
 
 float dot_row(Type t, const void* w, const void* a, std::int64_t k) {
   switch (t) {
-    case Type::F32: return dot_f32(static_cast<const float*>(w), static_cast<const float*>(a), k);
+    case Type::F32:
+      return dot_f32(static_cast<const float*>(w), static_cast<const float*>(a), k);
     case Type::F16:
       return dot_f16_f32(static_cast<const half*>(w), static_cast<const float*>(a), k);
     case Type::BF16:
@@ -198,7 +205,8 @@ float dot_row(Type t, const void* w, const void* a, std::int64_t k) {
     case Type::Q6_K:
       return dot_q6_K(static_cast<const block_q6_K*>(w), static_cast<const block_q8_K*>(a),
                       k / QK_K);
-    default: return 0.0f;
+    default:
+      return 0.0f;
   }
 }
 

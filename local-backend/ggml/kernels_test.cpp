@@ -8,6 +8,7 @@
 // BF16 (relative 2^-9 each). A wrong scale, offset or element order is off by far more.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -47,9 +48,9 @@ struct AlignedBuffer {
 };
 
 struct Case {
-  std::vector<std::uint8_t> w;   // nr quantized rows
-  std::vector<float> wd;         // the same, dequantized
-  std::vector<float> x;          // nc activation rows
+  std::vector<std::uint8_t> w;  // nr quantized rows
+  std::vector<float> wd;        // the same, dequantized
+  std::vector<float> x;         // nc activation rows
   std::int64_t nr, nc, k;
 };
 
@@ -163,11 +164,73 @@ TEST_P(DotKernels, MatchDequantizedF32OnEveryPath) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, DotKernels,
-                         ::testing::Values(Type::F32, Type::F16, Type::BF16, Type::Q4_0,
-                                           Type::Q5_0, Type::Q8_0, Type::Q4_K, Type::Q6_K),
+                         ::testing::Values(Type::F32, Type::F16, Type::BF16, Type::Q4_0, Type::Q5_0,
+                                           Type::Q8_0, Type::Q4_K, Type::Q6_K),
                          [](const ::testing::TestParamInfo<Type>& param_info) {
                            return std::string(name(param_info.param));
                          });
+
+TEST(DotKernels, WidePathMatchesDequantizedF32) {
+  // The many-activation-rows path: partial weight tiles (3, 13 rows) and partial groups (1, 17,
+  // 40 rows), every length shape of the pair kernels.
+  int tested = 0;
+  for (const detail::Kernels* kern : available_paths()) {
+    if (kern->wide_group_bytes == nullptr) continue;
+    for (Type t : {Type::Q4_0, Type::Q5_0, Type::Q8_0}) {
+      constexpr int width = detail::kWideGroup;
+      std::uint32_t seed = 500;
+      for (std::int64_t k : {32, 96, 896}) {
+        const std::size_t group = kern->wide_group_bytes(t, k);
+        ASSERT_NE(group, 0u) << kern->name << " " << name(t);
+        const std::size_t stride = (group + 63) / 64 * 64;
+        for (auto [nr, nc] :
+             {std::pair<std::int64_t, std::int64_t>{3, 1}, {8, 16}, {13, 17}, {9, 40}}) {
+          const Case c = make_case(t, nr, nc, k, seed++);
+          const std::int64_t groups = (nc + width - 1) / width;
+          AlignedBuffer act(stride * static_cast<std::size_t>(groups));
+          for (std::int64_t g = 0; g < groups; ++g) {
+            const int rows = static_cast<int>(std::min<std::int64_t>(width, nc - g * width));
+            kern->prepare_wide(t, c.x.data() + g * width * k, rows, k, act.data + g * stride);
+          }
+          std::vector<float> y(static_cast<std::size_t>(nc * nr), std::nanf(""));
+          kern->gemm_wide(t, c.w.data(), ggml::row_bytes(t, k), nr, act.data, stride, nc, k,
+                          y.data(), nr);
+          // The pair kernels of the same path quantize activations identically, so the integer
+          // sums are the same and only the F32 summation order differs: a much tighter check.
+          const std::size_t prepared = kern->act_row_bytes(t, k);
+          const std::size_t a_stride = (prepared + 63) / 64 * 64;
+          AlignedBuffer rows_act(a_stride * static_cast<std::size_t>(nc));
+          for (std::int64_t j = 0; j < nc; ++j) {
+            kern->prepare_act(t, c.x.data() + j * k, k, rows_act.data + j * a_stride);
+          }
+          std::vector<float> y_pair(y.size());
+          kern->gemm(t, c.w.data(), ggml::row_bytes(t, k), nr, rows_act.data, a_stride, nc, k,
+                     y_pair.data(), nr);
+          for (std::int64_t j = 0; j < nc; ++j) {
+            for (std::int64_t r = 0; r < nr; ++r) {
+              const float* wr = c.wd.data() + r * k;
+              const float* xj = c.x.data() + j * k;
+              double exact = 0, abs_sum = 0;
+              for (std::int64_t i = 0; i < k; ++i) {
+                exact += static_cast<double>(wr[i]) * xj[i];
+                abs_sum += std::fabs(static_cast<double>(wr[i]) * xj[i]);
+              }
+              const auto at = static_cast<std::size_t>(j * nr + r);
+              ASSERT_NEAR(y[at], exact, tolerance(*kern, t, wr, xj, k))
+                  << kern->name << " wide " << name(t) << " k=" << k << " row " << r << " col "
+                  << j;
+              ASSERT_NEAR(y[at], y_pair[at], 1e-5 * abs_sum + 1e-6)
+                  << kern->name << " wide vs pair " << name(t) << " k=" << k << " row " << r
+                  << " col " << j;
+            }
+          }
+          ++tested;
+        }
+      }
+    }
+  }
+  if (tested == 0) GTEST_SKIP() << "no SIMD path with a wide kernel on this machine";
+}
 
 TEST(DotKernels, ExtremeQuantsDoNotOverflow) {
   // Blocks at the ends of their ranges (Q8_0 -128 and 127, Q4_0 all 0 or 15, Q6_K all 0 or 63
@@ -198,7 +261,8 @@ TEST(DotKernels, ExtremeQuantsDoNotOverflow) {
         std::vector<float> wd(static_cast<std::size_t>(k));
         ggml::dequantize_row(t, w.data(), wd.data(), k);
         std::vector<float> x(static_cast<std::size_t>(k));
-        for (std::int64_t i = 0; i < k; ++i) x[static_cast<std::size_t>(i)] = (pattern & 1) ? 1.0f : -1.0f;
+        for (std::int64_t i = 0; i < k; ++i)
+          x[static_cast<std::size_t>(i)] = (pattern & 1) ? 1.0f : -1.0f;
         Case c{w, wd, x, 1, 1, k};
         check(*kern, t, c);
       }

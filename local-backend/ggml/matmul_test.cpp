@@ -138,8 +138,8 @@ TEST_P(Matmul, MatchesF32ReferenceAtEveryShapeThreadCountAndPath) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, Matmul,
-                         ::testing::Values(Type::F32, Type::F16, Type::BF16, Type::Q4_0,
-                                           Type::Q5_0, Type::Q8_0, Type::Q4_K, Type::Q6_K),
+                         ::testing::Values(Type::F32, Type::F16, Type::BF16, Type::Q4_0, Type::Q5_0,
+                                           Type::Q8_0, Type::Q4_K, Type::Q6_K),
                          [](const ::testing::TestParamInfo<Type>& param_info) {
                            return std::string(name(param_info.param));
                          });

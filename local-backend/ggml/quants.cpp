@@ -68,7 +68,7 @@ float make_qx_quants(int n, int nmax, const float* x, std::int8_t* L, int rmse_t
     return_early = true;
   }
   const auto weight = [&](int i) {
-    return qw                ? qw[i]
+    return qw               ? qw[i]
            : rmse_type == 1 ? x[i] * x[i]
            : rmse_type == 2 ? 1.0f
            : rmse_type == 3 ? std::fabs(x[i])
@@ -336,7 +336,8 @@ void quantize_q4_K(const float* x, block_q4_K* y, std::int64_t k) {
     }
     std::uint8_t* q = y[i].qs;
     for (int j = 0; j < QK_K; j += 64) {
-      for (int l = 0; l < 32; ++l) q[l] = static_cast<std::uint8_t>(L[j + l] | (L[j + l + 32] << 4));
+      for (int l = 0; l < 32; ++l)
+        q[l] = static_cast<std::uint8_t>(L[j + l] | (L[j + l + 32] << 4));
       q += 32;
     }
   }
@@ -387,9 +388,9 @@ void quantize_q6_K(const float* x, block_q6_K* y, std::int64_t k) {
         const int q4 = L[j + l + 96] & 0xF;
         ql[l + 0] = static_cast<std::uint8_t>(q1 | (q3 << 4));
         ql[l + 32] = static_cast<std::uint8_t>(q2 | (q4 << 4));
-        qh[l] = static_cast<std::uint8_t>((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) |
-                                          ((L[j + l + 64] >> 4) << 4) |
-                                          ((L[j + l + 96] >> 4) << 6));
+        qh[l] =
+            static_cast<std::uint8_t>((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) |
+                                      ((L[j + l + 64] >> 4) << 4) | ((L[j + l + 96] >> 4) << 6));
       }
       ql += 64;
       qh += 32;
@@ -559,13 +560,20 @@ void quantize_row(Type t, const float* src, void* dst, std::int64_t n) {
       for (std::int64_t i = 0; i < n; ++i) out[i] = fp32_to_bf16(src[i]);
       return;
     }
-    case Type::Q4_0: return quantize_q4_0(src, static_cast<block_q4_0*>(dst), n);
-    case Type::Q5_0: return quantize_q5_0(src, static_cast<block_q5_0*>(dst), n);
-    case Type::Q8_0: return quantize_q8_0(src, static_cast<block_q8_0*>(dst), n);
-    case Type::Q4_K: return quantize_q4_K(src, static_cast<block_q4_K*>(dst), n);
-    case Type::Q6_K: return quantize_q6_K(src, static_cast<block_q6_K*>(dst), n);
-    case Type::Q8_K: return quantize_q8_K(src, static_cast<block_q8_K*>(dst), n);
-    default: return;
+    case Type::Q4_0:
+      return quantize_q4_0(src, static_cast<block_q4_0*>(dst), n);
+    case Type::Q5_0:
+      return quantize_q5_0(src, static_cast<block_q5_0*>(dst), n);
+    case Type::Q8_0:
+      return quantize_q8_0(src, static_cast<block_q8_0*>(dst), n);
+    case Type::Q4_K:
+      return quantize_q4_K(src, static_cast<block_q4_K*>(dst), n);
+    case Type::Q6_K:
+      return quantize_q6_K(src, static_cast<block_q6_K*>(dst), n);
+    case Type::Q8_K:
+      return quantize_q8_K(src, static_cast<block_q8_K*>(dst), n);
+    default:
+      return;
   }
 }
 
@@ -585,13 +593,20 @@ void dequantize_row(Type t, const void* src, float* dst, std::int64_t n) {
       for (std::int64_t i = 0; i < n; ++i) dst[i] = bf16_to_fp32(in[i]);
       return;
     }
-    case Type::Q4_0: return dequantize_q4_0(static_cast<const block_q4_0*>(src), dst, n);
-    case Type::Q5_0: return dequantize_q5_0(static_cast<const block_q5_0*>(src), dst, n);
-    case Type::Q8_0: return dequantize_q8_0(static_cast<const block_q8_0*>(src), dst, n);
-    case Type::Q4_K: return dequantize_q4_K(static_cast<const block_q4_K*>(src), dst, n);
-    case Type::Q6_K: return dequantize_q6_K(static_cast<const block_q6_K*>(src), dst, n);
-    case Type::Q8_K: return dequantize_q8_K(static_cast<const block_q8_K*>(src), dst, n);
-    default: return;
+    case Type::Q4_0:
+      return dequantize_q4_0(static_cast<const block_q4_0*>(src), dst, n);
+    case Type::Q5_0:
+      return dequantize_q5_0(static_cast<const block_q5_0*>(src), dst, n);
+    case Type::Q8_0:
+      return dequantize_q8_0(static_cast<const block_q8_0*>(src), dst, n);
+    case Type::Q4_K:
+      return dequantize_q4_K(static_cast<const block_q4_K*>(src), dst, n);
+    case Type::Q6_K:
+      return dequantize_q6_K(static_cast<const block_q6_K*>(src), dst, n);
+    case Type::Q8_K:
+      return dequantize_q8_K(static_cast<const block_q8_K*>(src), dst, n);
+    default:
+      return;
   }
 }
 

@@ -90,7 +90,8 @@ TEST(Fp16, RoundsToNearestEven) {
 TEST(Fp16, MatchesDoubleRoundingOnRandomFloats) {
   // Reference: the nearest half found by search over all finite halves, ties to even.
   std::vector<float> halves;
-  for (std::uint32_t h = 0; h < 0x7c00; ++h) halves.push_back(ggml::fp16_to_fp32(static_cast<ggml::half>(h)));
+  for (std::uint32_t h = 0; h < 0x7c00; ++h)
+    halves.push_back(ggml::fp16_to_fp32(static_cast<ggml::half>(h)));
   std::mt19937 rng(11);
   std::uniform_real_distribution<float> mag(-26.0f, 16.0f);
   for (int i = 0; i < 20000; ++i) {
@@ -135,7 +136,8 @@ TEST(Bf16, ConversionRoundTripsAndRounds) {
   EXPECT_EQ(ggml::fp32_to_bf16(std::numeric_limits<float>::max()), 0x7f80);
 }
 
-// ---- dequantize on hand-built blocks -------------------------------------------------------------
+// ---- dequantize on hand-built blocks
+// -------------------------------------------------------------
 
 TEST(Dequantize, Q4_0) {
   ggml::block_q4_0 b{};
@@ -154,7 +156,8 @@ TEST(Dequantize, Q5_0) {
   b.d = ggml::fp32_to_fp16(-0.25f);
   const std::uint32_t qh = 0xA5C3F00Fu;
   std::memcpy(b.qh, &qh, 4);
-  for (int j = 0; j < 16; ++j) b.qs[j] = static_cast<std::uint8_t>((j * 7 % 16) | ((j * 3 % 16) << 4));
+  for (int j = 0; j < 16; ++j)
+    b.qs[j] = static_cast<std::uint8_t>((j * 7 % 16) | ((j * 3 % 16) << 4));
   float y[32];
   ggml::dequantize_row(Type::Q5_0, &b, y, 32);
   for (int j = 0; j < 16; ++j) {
@@ -261,7 +264,8 @@ TEST(Dequantize, Q8_KF16BF16) {
   EXPECT_EQ(f[1], -3.0f);
 }
 
-// ---- quantize ------------------------------------------------------------------------------------
+// ---- quantize
+// ------------------------------------------------------------------------------------
 
 struct Bound {
   Type type;
@@ -270,8 +274,9 @@ struct Bound {
 
 TEST(Quantize, RoundTripErrorWithinTypeBounds) {
   // Typical figures for Gaussian weights (ggml's quantize-stats reports similar ones), with
-  // margin (measured here: Q4_0 0.087, Q5_0 0.043, Q8_0 0.0054, Q4_K 0.071, Q6_K 0.018, Q8_K 0.007).
-  const Bound bounds[] = {{Type::F16, 5e-4},   {Type::BF16, 3e-3}, {Type::Q4_0, 0.10},
+  // margin (measured here: Q4_0 0.087, Q5_0 0.043, Q8_0 0.0054, Q4_K 0.071, Q6_K 0.018, Q8_K
+  // 0.007).
+  const Bound bounds[] = {{Type::F16, 5e-4},   {Type::BF16, 3e-3},  {Type::Q4_0, 0.10},
                           {Type::Q5_0, 0.05},  {Type::Q8_0, 0.006}, {Type::Q4_K, 0.085},
                           {Type::Q6_K, 0.022}, {Type::Q8_K, 0.009}, {Type::F32, 0.0}};
   const std::int64_t n = 256 * 64;
@@ -373,8 +378,8 @@ TEST(Quantize, ZeroAndNonFiniteInputsAreDefined) {
   bad[3] = std::nanf("");
   bad[100] = std::numeric_limits<float>::infinity();
   bad[200] = -std::numeric_limits<float>::infinity();
-  for (Type t : {Type::Q4_0, Type::Q5_0, Type::Q8_0, Type::Q4_K, Type::Q6_K, Type::Q8_K,
-                 Type::F16, Type::BF16}) {
+  for (Type t : {Type::Q4_0, Type::Q5_0, Type::Q8_0, Type::Q4_K, Type::Q6_K, Type::Q8_K, Type::F16,
+                 Type::BF16}) {
     std::vector<std::uint8_t> q(ggml::row_bytes(t, 256));
     std::vector<float> y(256);
     ggml::quantize_row(t, bad.data(), q.data(), 256);

@@ -21,6 +21,8 @@ inline void cpu_relax() {
 #endif
 }
 
+constexpr std::uint32_t kClosed = 0xFFFFFFFFu;  // task index of a finished job: above any count
+
 constexpr std::uint32_t gen_of(std::uint64_t t) { return static_cast<std::uint32_t>(t >> 32); }
 constexpr std::uint32_t idx_of(std::uint64_t t) { return static_cast<std::uint32_t>(t); }
 
@@ -49,9 +51,10 @@ void ThreadPool::run_tasks(std::uint32_t gen, int thread_index) {
   std::uint64_t t = ticket_.load(std::memory_order_acquire);
   while (true) {
     if (gen_of(t) != gen) break;
-    // n_tasks_ read after seeing `gen` is this job's value: the next job is only published once
-    // every task of this one is taken, and the CAS below fails if that happened meanwhile.
-    const std::uint32_t n = static_cast<std::uint32_t>(n_tasks_.load(std::memory_order_relaxed));
+    // n may already be the next job's count (larger than this one's), but then this job was
+    // closed before it was written (see parallel_for), so the CAS below cannot succeed with a
+    // ticket of this job.
+    const std::uint32_t n = static_cast<std::uint32_t>(n_tasks_.load(std::memory_order_acquire));
     if (idx_of(t) >= n) break;
     if (!ticket_.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel,
                                        std::memory_order_acquire)) {
@@ -107,7 +110,7 @@ void ThreadPool::parallel_for(int n_tasks, const std::function<void(int, int)>& 
   std::lock_guard call_lock(call_mutex_);
   error_ = nullptr;
   fn_.store(&fn, std::memory_order_relaxed);
-  n_tasks_.store(n_tasks, std::memory_order_relaxed);
+  n_tasks_.store(n_tasks, std::memory_order_release);
   done_.store(0, std::memory_order_relaxed);
   const std::uint32_t gen = gen_of(ticket_.load(std::memory_order_relaxed)) + 1;
   // seq_cst store then seq_cst load of sleepers_, against the workers' increment-then-recheck:
@@ -125,6 +128,9 @@ void ThreadPool::parallel_for(int n_tasks, const std::function<void(int, int)>& 
       std::this_thread::yield();
     }
   }
+  // Close the job: a worker still holding this job's last ticket value must not take a task
+  // with it once the next job's count is in n_tasks_.
+  ticket_.store((std::uint64_t{gen} << 32) | kClosed, std::memory_order_seq_cst);
   if (error_) {
     std::exception_ptr e = std::exchange(error_, nullptr);
     std::rethrow_exception(e);

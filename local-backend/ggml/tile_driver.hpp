@@ -45,8 +45,8 @@ class TileTable {
  private:
   template <std::size_t... I>
   constexpr void fill(std::index_sequence<I...>) {
-    ((fns_[I / MC][I % MC] = &Kernel<static_cast<int>(I / MC) + 1,
-                                     static_cast<int>(I % MC) + 1>::run),
+    ((fns_[I / MC][I % MC] =
+          &Kernel<static_cast<int>(I / MC) + 1, static_cast<int>(I % MC) + 1>::run),
      ...);
   }
   TileFn fns_[MR][MC] = {};

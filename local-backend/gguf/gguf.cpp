@@ -822,6 +822,17 @@ struct Writer::Impl {
   std::uint32_t alignment;
   std::vector<Kv> kv;
   std::unordered_map<std::string, std::size_t> kv_index;
+  // The first invalid setter call (a value the reader would refuse); write() reports it.
+  std::string invalid;
+
+  void reject(const std::string& key, const std::string& why) {
+    if (invalid.empty()) invalid = "metadata key '" + key + "': " + why;
+  }
+  void check_string(const std::string& key, std::string_view s) {
+    if (s.size() > kMaxStringBytes)
+      reject(key,
+             "string of " + str(s.size()) + " bytes exceeds the limit of " + str(kMaxStringBytes));
+  }
   std::vector<Tensor> tensors;
 
   std::vector<std::uint8_t>& slot(const std::string& key, ValueType t) {
@@ -879,13 +890,17 @@ void Writer::set_bool(const std::string& k, bool v) {
 }
 
 void Writer::set_string(const std::string& k, std::string v) {
+  impl_->check_string(k, v);
   put_string(&impl_->slot(k, ValueType::STRING), v);
 }
 
 void Writer::set_string_array(const std::string& k, std::vector<std::string> v) {
   auto& e = impl_->slot(k, ValueType::ARRAY);
   impl_->array_header(&e, ValueType::STRING, v.size());
-  for (const auto& s : v) put_string(&e, s);
+  for (const auto& s : v) {
+    impl_->check_string(k, s);
+    put_string(&e, s);
+  }
 }
 
 void Writer::set_f32_array(const std::string& k, std::vector<float> v) {
@@ -899,22 +914,38 @@ void Writer::set_i32_array(const std::string& k, std::vector<std::int32_t> v) {
 void Writer::set_array(const std::string& k, ValueType element_type, const void* data,
                        std::uint64_t count) {
   auto& e = impl_->slot(k, ValueType::ARRAY);
+  const std::size_t es = fixed_size(element_type);
+  if (es == 0 || (count > 0 && data == nullptr)) {
+    impl_->reject(k, "set_array needs a numeric or BOOL element type and data");
+    count = 0;
+  }
   impl_->array_header(&e, element_type, count);
-  put_bytes(&e, data, static_cast<std::size_t>(count * fixed_size(element_type)));
+  if (count) put_bytes(&e, data, static_cast<std::size_t>(count * es));
 }
 
 void Writer::copy_value(const std::string& key, const Value& v) {
+  if (!is_known(static_cast<std::uint32_t>(v.type))) {
+    impl_->reject(key, "unknown value type " + str(static_cast<std::uint32_t>(v.type)));
+    return;
+  }
   auto& e = impl_->slot(key, v.type);
   if (v.type != ValueType::ARRAY) {
+    if (const auto* sv = std::get_if<std::string_view>(&v.scalar)) impl_->check_string(key, *sv);
     put_scalar(&e, v.type, v.scalar);
     return;
   }
   if (v.array_type == ValueType::STRING) {
     impl_->array_header(&e, ValueType::STRING, v.strings.size());
-    for (std::string_view s : v.strings) put_string(&e, s);
+    for (std::string_view s : v.strings) {
+      impl_->check_string(key, s);
+      put_string(&e, s);
+    }
     return;
   }
   const std::size_t es = fixed_size(v.array_type);
+  if (es == 0 || (v.array_size > 0 && v.array_data == nullptr))
+    impl_->reject(key, "array of " + std::string(value_type_name(v.array_type)) +
+                           " without element data (nested arrays are not supported)");
   const std::uint64_t n = (es == 0 || v.array_data == nullptr) ? 0 : v.array_size;
   impl_->array_header(&e, v.array_type, n);
   if (n) put_bytes(&e, v.array_data, static_cast<std::size_t>(n * es));
@@ -933,6 +964,21 @@ void Writer::add_generated_tensor(const std::string& name, std::vector<std::int6
 // Validates everything and encodes the header up to the start of the data section.
 bool Writer::Impl::header(std::vector<std::uint8_t>* out, std::vector<std::size_t>* tensor_bytes,
                           std::string* error) const {
+  if (!invalid.empty()) {
+    *error = invalid;
+    return false;
+  }
+  if (kv.size() + 1 > kMaxKeyValues || tensors.size() > kMaxTensors) {
+    *error = "too many metadata entries or tensors";
+    return false;
+  }
+  for (const Kv& e : kv) {
+    if (e.key.size() > kMaxKeyBytes) {
+      *error = "metadata key of " + str(e.key.size()) + " bytes exceeds the limit of " +
+               str(kMaxKeyBytes);
+      return false;
+    }
+  }
   if (alignment == 0 || !std::has_single_bit(alignment) || alignment > kMaxAlignment) {
     *error = "alignment " + str(alignment) + " is not a power of two up to " + str(kMaxAlignment);
     return false;

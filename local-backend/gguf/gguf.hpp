@@ -107,7 +107,9 @@ class File {
 
 // Writes a GGUF v3 file: metadata in insertion order, then tensors aligned to `alignment`.
 // Setting a key again replaces its value in place. If `alignment` is not the default, write()
-// records it as general.alignment.
+// records it as general.alignment. Anything the reader would refuse (a nested array, an
+// over-long key or string, a bad shape, data of the wrong size, duplicate tensor names) makes
+// write() fail with the reason instead of writing a broken file.
 class Writer {
  public:
   explicit Writer(std::uint32_t alignment = 32);

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <limits>
 #include <random>
@@ -346,6 +347,33 @@ TEST(GgufWriter, RejectsInvalidTensors) {
   std::string error;
   EXPECT_FALSE(odd.write_to_buffer(&out, &error));
   EXPECT_NE(error.find("alignment 48 is not a power of two"), std::string::npos) << error;
+}
+
+TEST(GgufWriter, RejectsInvalidMetadata) {
+  const auto fails = [](const std::function<void(Writer&)>& set, const std::string& expect) {
+    Writer w;
+    set(w);
+    std::vector<std::uint8_t> out;
+    std::string error;
+    EXPECT_FALSE(w.write_to_buffer(&out, &error)) << expect;
+    EXPECT_NE(error.find(expect), std::string::npos) << error;
+  };
+  fails([](Writer& w) { w.set_array("a", ValueType::STRING, nullptr, 2); },
+        "metadata key 'a': set_array needs a numeric or BOOL element type");
+  fails([](Writer& w) { w.set_array("a", ValueType::INT32, nullptr, 2); },
+        "metadata key 'a': set_array needs");
+  Value nested;
+  nested.type = ValueType::ARRAY;
+  nested.array_type = ValueType::ARRAY;
+  nested.array_size = 1;
+  fails([&](Writer& w) { w.copy_value("n", nested); }, "nested arrays are not supported");
+  Value unknown;
+  unknown.type = static_cast<ValueType>(99);
+  fails([&](Writer& w) { w.copy_value("u", unknown); }, "metadata key 'u': unknown value type 99");
+  fails([](Writer& w) { w.set_u32(std::string(kMaxKeyBytes + 1, 'k'), 1); },
+        "metadata key of 65537 bytes exceeds the limit of 65536");
+  fails([](Writer& w) { w.set_string("s", std::string(kMaxStringBytes + 1, 'x')); },
+        "metadata key 's': string of 67108865 bytes exceeds the limit");
 }
 
 TEST(GgufFile, WriteAndOpenFromDisk) {

@@ -33,7 +33,8 @@ bool check_options(const EngineOptions& o, std::string* error) {
   if (o.max_sequences < 1 || o.max_sequences > 256) return bad("max_sequences must be in [1, 256]");
   if (o.max_queue < 0 || o.max_queue > 1000000) return bad("max_queue must be in [0, 1000000]");
   if (o.kv_memory_bytes < 0) return bad("kv_memory_bytes must be >= 0");
-  if (o.prefill_chunk < 1 || o.prefill_chunk > 8192) return bad("prefill_chunk must be in [1, 8192]");
+  if (o.prefill_chunk < 1 || o.prefill_chunk > 8192)
+    return bad("prefill_chunk must be in [1, 8192]");
   return true;
 }
 
@@ -84,14 +85,17 @@ std::unique_ptr<EngineImpl> EngineImpl::create(const std::string& gguf_path,
     e->family_ = chat::detect(tmpl);
   }
   e->render_defaults_ = chat::render_defaults(tmpl);
-  if (e->vocab_->bos() >= 0) e->render_defaults_.bos_token = e->vocab_->token_text(e->vocab_->bos());
-  if (e->vocab_->eos() >= 0) e->render_defaults_.eos_token = e->vocab_->token_text(e->vocab_->eos());
+  if (e->vocab_->bos() >= 0)
+    e->render_defaults_.bos_token = e->vocab_->token_text(e->vocab_->bos());
+  if (e->vocab_->eos() >= 0)
+    e->render_defaults_.eos_token = e->vocab_->token_text(e->vocab_->eos());
 
   // Context per sequence: the request, capped by the model's own and by the KV memory budget.
   std::int64_t ctx = std::min(options.context_size, hp.n_ctx_train);
   const std::int64_t per_token = KvCache::bytes_per_token(hp.n_layer, hp.n_head_kv, hp.head_dim);
   if (options.kv_memory_bytes > 0) {
-    ctx = std::min<std::int64_t>(ctx, options.kv_memory_bytes / (per_token * options.max_sequences));
+    ctx =
+        std::min<std::int64_t>(ctx, options.kv_memory_bytes / (per_token * options.max_sequences));
     if (ctx < 16) {
       if (error) {
         *error = "engine options: kv_memory_bytes " + std::to_string(options.kv_memory_bytes) +
@@ -213,9 +217,9 @@ SubmitResult EngineImpl::enqueue(std::vector<std::int32_t> prompt, const Samplin
   res.status = SubmitStatus::invalid;
   const int ctx = kv_->capacity();
   if (prompt.size() >= static_cast<std::size_t>(ctx)) {
-    res.error = "the prompt is " + std::to_string(prompt.size()) +
-                " tokens; the context holds " + std::to_string(ctx) +
-                " (at most " + std::to_string(ctx - 1) + " prompt tokens, to leave room to generate)";
+    res.error = "the prompt is " + std::to_string(prompt.size()) + " tokens; the context holds " +
+                std::to_string(ctx) + " (at most " + std::to_string(ctx - 1) +
+                " prompt tokens, to leave room to generate)";
     return res;
   }
   if (max_tokens < 1) {

@@ -186,11 +186,16 @@ class Collector {
 
 const char* finish_name(Finish f) {
   switch (f) {
-    case Finish::none: return "none";
-    case Finish::stop: return "stop";
-    case Finish::length: return "length";
-    case Finish::cancelled: return "cancelled";
-    case Finish::error: return "error";
+    case Finish::none:
+      return "none";
+    case Finish::stop:
+      return "stop";
+    case Finish::length:
+      return "length";
+    case Finish::cancelled:
+      return "cancelled";
+    case Finish::error:
+      return "error";
   }
   return "?";
 }
@@ -337,8 +342,9 @@ bool run_batch(model::EngineImpl& e, int n, int prompt, int gen, std::uint64_t s
     Run r;
     r.c = std::make_unique<Collector>();
     r.submitted = Clock::now();
-    SubmitResult s = e.submit_tokens(bench_prompt(e.vocab(), prompt, salt + static_cast<std::uint64_t>(i)),
-                                     greedy, gen, {}, true, r.c->callback(false, false));
+    SubmitResult s =
+        e.submit_tokens(bench_prompt(e.vocab(), prompt, salt + static_cast<std::uint64_t>(i)),
+                        greedy, gen, {}, true, r.c->callback(false, false));
     if (s.status != SubmitStatus::accepted) {
       std::fprintf(stderr, "error: %s\n", s.error.c_str());
       return false;
@@ -403,7 +409,8 @@ int cmd_bench(Args& a) {
   std::printf("parameters %lld\n", static_cast<long long>(e->model().n_params()));
   std::printf("threads %d\n", e->threads());
   std::printf("load_s %.3f\n", secs(t_load, Clock::now()));
-  std::printf("bytes_per_token %lld\n", static_cast<long long>(e->model().weight_bytes_per_token()));
+  std::printf("bytes_per_token %lld\n",
+              static_cast<long long>(e->model().weight_bytes_per_token()));
 
   // Warm-up: faults the weights in and lets the pool settle.
   std::vector<Run> runs;
@@ -450,7 +457,8 @@ int cmd_bench(Args& a) {
 #if defined(__x86_64__) && !defined(__clang__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
-std::uint64_t sum_words(const std::uint64_t* p, std::size_t n) {
+std::uint64_t
+sum_words(const std::uint64_t* p, std::size_t n) {
   std::uint64_t s = 0;
   for (std::size_t i = 0; i < n; ++i) s += p[i];
   return s;
@@ -483,7 +491,8 @@ int cmd_membw(Args& a) {
     const auto t0 = Clock::now();
     parallel([&](int t) { sink += sum_words(buf.get() + per * static_cast<std::size_t>(t), per); });
     const double s = secs(t0, Clock::now());
-    best = std::max(best, static_cast<double>(per * static_cast<std::size_t>(threads) * 8) / s / 1e9);
+    best =
+        std::max(best, static_cast<double>(per * static_cast<std::size_t>(threads) * 8) / s / 1e9);
   }
   std::printf("threads %d\nbuffer_mib %zu\nread_bandwidth_gb_s %.1f\n", threads, mib, best);
   return 0;

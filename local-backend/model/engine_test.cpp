@@ -72,16 +72,19 @@ class EngineTest : public ::testing::Test {
     dir_ = new TempDir();
     testmodel::Spec spec = model::testing::small_spec("qwen2", ggml::Type::Q8_0);
     path_ = new std::string(model::testing::write_or_fail(spec, dir_->file("qwen2.gguf")));
+    spec.type = ggml::Type::F16;
+    path_f16_ = new std::string(model::testing::write_or_fail(spec, dir_->file("qwen2-f16.gguf")));
   }
   static void TearDownTestSuite() {
     delete path_;
+    delete path_f16_;
     delete dir_;
   }
 
-  static std::unique_ptr<Engine> load(EngineOptions o = {}) {
+  static std::unique_ptr<Engine> load(EngineOptions o = {}, const std::string* path = nullptr) {
     if (o.threads == 0) o.threads = 2;
     std::string error;
-    auto e = Engine::load(*path_, o, &error);
+    auto e = Engine::load(path ? *path : *path_, o, &error);
     EXPECT_TRUE(e) << error;
     return e;
   }
@@ -104,11 +107,13 @@ class EngineTest : public ::testing::Test {
   }
 
   static TempDir* dir_;
-  static std::string* path_;
+  static std::string* path_;      // Q8_0
+  static std::string* path_f16_;  // F16
 };
 
 TempDir* EngineTest::dir_ = nullptr;
 std::string* EngineTest::path_ = nullptr;
+std::string* EngineTest::path_f16_ = nullptr;
 
 TEST_F(EngineTest, LoadReportsModelInfo) {
   auto e = load();
@@ -171,21 +176,23 @@ TEST_F(EngineTest, MaxTokensGivesLengthFinish) {
   }
 }
 
+// F16 weights: with quantised ones a last-bit difference between batched and single kernels can
+// flip an activation's int8 rounding and, rarely, a greedy choice (see model_test.cpp).
 TEST_F(EngineTest, ConcurrentRequestsEqualEachAlone) {
-  const std::vector<std::string> prompts = {"alpha beta gamma", "one two three four five",
-                                            "hello", "the rain in spain stays mainly"};
+  const std::vector<std::string> prompts = {"alpha beta gamma", "one two three four five", "hello",
+                                            "the rain in spain stays mainly"};
   std::vector<std::vector<std::int32_t>> alone;
   {
     EngineOptions o;
     o.max_sequences = 1;
-    auto e = load(o);
+    auto e = load(o, path_f16_);
     ASSERT_TRUE(e);
     for (const auto& p : prompts) alone.push_back(run(*e, greedy(p, 10))->tokens());
   }
   EngineOptions o;
   o.max_sequences = 4;
   o.prefill_chunk = 7;  // prompts are split across steps and mixed with decoding
-  auto e = load(o);
+  auto e = load(o, path_f16_);
   ASSERT_TRUE(e);
   std::vector<std::unique_ptr<Events>> evs;
   for (const auto& p : prompts) {
@@ -272,7 +279,7 @@ TEST_F(EngineTest, CancelStopsCallbacksAndFreesTheSlot) {
   auto next = run(*e, greedy("next", 4));
   EXPECT_NE(next->final_event().finish, Finish::cancelled);
   EXPECT_EQ(after.load(), 0);
-  e->cancel(s.id);      // twice: harmless
+  e->cancel(s.id);     // twice: harmless
   e->cancel(9999999);  // unknown: harmless
 }
 

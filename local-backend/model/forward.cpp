@@ -107,8 +107,9 @@ const float* Forward::decode(const std::vector<BatchToken>& batch, std::string* 
   const Hparams& hp = model_.hparams();
   const int n = static_cast<int>(batch.size());
   if (n == 0 || n > max_batch_) {
-    if (error) *error = "batch of " + std::to_string(n) + " tokens outside [1, " +
-                        std::to_string(max_batch_) + "]";
+    if (error)
+      *error = "batch of " + std::to_string(n) + " tokens outside [1, " +
+               std::to_string(max_batch_) + "]";
     return nullptr;
   }
   int n_out = 0;
@@ -210,8 +211,7 @@ const float* Forward::decode(const std::vector<BatchToken>& batch, std::string* 
       silu_mul(gate_.data() + r * hp.n_ff, up_.data() + r * hp.n_ff, hp.n_ff);
     });
     ggml::matmul(L.down, gate_.data(), n_rows, tmp_.data(), pool_);
-    parallel_rows(n_rows, E,
-                  [&](int r) { add_to(x_.data() + r * E, tmp_.data() + r * E, E); });
+    parallel_rows(n_rows, E, [&](int r) { add_to(x_.data() + r * E, tmp_.data() + r * E, E); });
   }
 
   parallel_rows(n_rows, E, [&](int r) {

@@ -36,8 +36,7 @@ class Forward {
 
  private:
   void attention(int layer, const std::vector<BatchToken>& batch, int n_rows);
-  void parallel_rows(int n_rows, std::int64_t work_per_row,
-                     const std::function<void(int row)>& fn);
+  void parallel_rows(int n_rows, std::int64_t work_per_row, const std::function<void(int row)>& fn);
 
   const Model& model_;
   KvCache& kv_;

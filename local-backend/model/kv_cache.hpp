@@ -26,9 +26,13 @@ class KvCache {
   int capacity() const { return capacity_; }  // tokens per slot
 
   // Keys of (layer, slot, kv head): capacity x head_dim.
-  ggml::half* k(int layer, int slot, int kv_head) { return data_.get() + offset(layer, slot, kv_head, 0); }
+  ggml::half* k(int layer, int slot, int kv_head) {
+    return data_.get() + offset(layer, slot, kv_head, 0);
+  }
   // Values, transposed: head_dim x capacity.
-  ggml::half* vt(int layer, int slot, int kv_head) { return data_.get() + offset(layer, slot, kv_head, 1); }
+  ggml::half* vt(int layer, int slot, int kv_head) {
+    return data_.get() + offset(layer, slot, kv_head, 1);
+  }
 
   // Slot bookkeeping: acquire() returns a free slot or -1; release() makes it free again at once
   // (its contents are simply overwritten by the next sequence).
@@ -38,9 +42,9 @@ class KvCache {
 
  private:
   std::size_t offset(int layer, int slot, int kv_head, int which) const {
-    return ((((static_cast<std::size_t>(layer) * n_slots_ + slot) * 2 + which) * n_head_kv_ +
-             kv_head) *
-            static_cast<std::size_t>(capacity_) * head_dim_);
+    return (
+        (((static_cast<std::size_t>(layer) * n_slots_ + slot) * 2 + which) * n_head_kv_ + kv_head) *
+        static_cast<std::size_t>(capacity_) * head_dim_);
   }
 
   int n_layer_, n_head_kv_, head_dim_, n_slots_, capacity_;

@@ -76,7 +76,9 @@ class ModelLoader {
     return false;
   }
 
-  std::string key(std::string_view suffix) const { return m_.hp_.arch_name + "." + std::string(suffix); }
+  std::string key(std::string_view suffix) const {
+    return m_.hp_.arch_name + "." + std::string(suffix);
+  }
 
   // Integer metadata `suffix` under the architecture prefix, in [lo, hi]; `def` when absent
   // (nullopt def = required).
@@ -137,8 +139,9 @@ class ModelLoader {
     if (!get_int("attention.head_count", 1, kMaxHeads, std::nullopt, &hp.n_head)) return false;
     if (!get_int("attention.head_count_kv", 1, kMaxHeads, hp.n_head, &hp.n_head_kv)) return false;
     if (hp.n_head % hp.n_head_kv != 0) {
-      return fail(cat("'", key("attention.head_count"), "' (", hp.n_head, ") is not a multiple of '",
-                      key("attention.head_count_kv"), "' (", hp.n_head_kv, ")"));
+      return fail(cat("'", key("attention.head_count"), "' (", hp.n_head,
+                      ") is not a multiple of '", key("attention.head_count_kv"), "' (",
+                      hp.n_head_kv, ")"));
     }
     const bool has_key_length = file_.find(key("attention.key_length")) != nullptr;
     if (!has_key_length && hp.n_embd % hp.n_head != 0) {
@@ -160,10 +163,12 @@ class ModelLoader {
     if (hp.head_dim % 2 != 0) return fail(cat("head dimension ", hp.head_dim, " is odd"));
     if (!get_int("rope.dimension_count", 2, hp.head_dim, hp.head_dim, &hp.n_rot)) return false;
     if (hp.n_rot % 2 != 0) {
-      return fail("'" + key("rope.dimension_count") + "' (" + std::to_string(hp.n_rot) + ") is odd");
+      return fail("'" + key("rope.dimension_count") + "' (" + std::to_string(hp.n_rot) +
+                  ") is odd");
     }
     if (!get_float("rope.freq_base", 1e-3, 1e12, 10000.0f, &hp.rope_freq_base)) return false;
-    if (!get_float("attention.layer_norm_rms_epsilon", 1e-12, 0.1, 1e-5f, &hp.rms_eps)) return false;
+    if (!get_float("attention.layer_norm_rms_epsilon", 1e-12, 0.1, 1e-5f, &hp.rms_eps))
+      return false;
 
     // Rope scaling: none or linear (positions divided by the factor). llama3-style scaling comes
     // as per-dimension factors in the `rope_freqs.weight` tensor (read with the tensors).

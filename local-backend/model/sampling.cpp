@@ -28,9 +28,9 @@ void Sampler::accept(std::int32_t token) { ++counts_[token]; }
 
 std::int32_t Sampler::sample(const float* logits, int n_vocab, SamplerScratch& s) {
   // Penalties change few logits; they are applied to a copy.
-  const bool penalize = !counts_.empty() && (p_.repetition_penalty != 1.0f ||
-                                             p_.presence_penalty != 0.0f ||
-                                             p_.frequency_penalty != 0.0f);
+  const bool penalize =
+      !counts_.empty() && (p_.repetition_penalty != 1.0f || p_.presence_penalty != 0.0f ||
+                           p_.frequency_penalty != 0.0f);
   const float* l = logits;
   if (penalize) {
     s.logits.resize(static_cast<std::size_t>(n_vocab));

@@ -4,8 +4,8 @@
 
 namespace infergate::engine::model {
 
-Scheduler::Scheduler(const Model& model, const vocab::Vocab& vocab, Forward& forward,
-                     KvCache& kv, const SchedulerOptions& options)
+Scheduler::Scheduler(const Model& model, const vocab::Vocab& vocab, Forward& forward, KvCache& kv,
+                     const SchedulerOptions& options)
     : model_(model),
       vocab_(vocab),
       forward_(forward),
@@ -188,7 +188,8 @@ void Scheduler::step() {
     }
   }
   std::sort(prefill.begin(), prefill.end(), [&](int a, int b) {
-    return slots_[static_cast<std::size_t>(a)].admitted < slots_[static_cast<std::size_t>(b)].admitted;
+    return slots_[static_cast<std::size_t>(a)].admitted <
+           slots_[static_cast<std::size_t>(b)].admitted;
   });
   int budget = opts_.prefill_chunk;
   std::vector<std::pair<int, int>> chunks;  // slot, tokens taken this step
@@ -231,8 +232,8 @@ void Scheduler::step() {
   for (std::size_t row = 0; row < out_slots_.size(); ++row) {
     Slot& s = slots_[static_cast<std::size_t>(out_slots_[row])];
     Request& r = *s.req;
-    const std::int32_t tok =
-        s.sampler->sample(logits + static_cast<std::int64_t>(row) * n_vocab, n_valid_tokens_, scratch_);
+    const std::int32_t tok = s.sampler->sample(logits + static_cast<std::int64_t>(row) * n_vocab,
+                                               n_valid_tokens_, scratch_);
     s.sampler->accept(tok);
     ++s.n_generated;
     s.next_token = tok;

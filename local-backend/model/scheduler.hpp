@@ -96,10 +96,10 @@ class Scheduler {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  bool stop_ = false;                                  // guarded by mu_
-  std::deque<std::shared_ptr<Request>> queue_;         // guarded by mu_
+  bool stop_ = false;                                             // guarded by mu_
+  std::deque<std::shared_ptr<Request>> queue_;                    // guarded by mu_
   std::unordered_map<RequestId, std::shared_ptr<Request>> live_;  // queued + active, by mu_
-  int n_active_ = 0;                                   // guarded by mu_
+  int n_active_ = 0;                                              // guarded by mu_
 
   // Loop thread only.
   std::vector<Slot> slots_;

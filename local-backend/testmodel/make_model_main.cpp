@@ -15,7 +15,7 @@
 namespace {
 
 using infergate::engine::testmodel::Spec;
-namespace tm = infergate::engine::testmodel;
+namespace testmodel = infergate::engine::testmodel;
 
 constexpr const char* kUsage = R"(usage: infergate-make-model [options] --out FILE.gguf
 
@@ -93,11 +93,14 @@ int main(int argc, char** argv) {
 
   Spec spec;
   for (const auto& [flag, value] : flags) {
-    if (flag == "--preset" && !tm::apply_preset(value, &spec))
+    if (flag == "--preset" && !testmodel::apply_preset(value, &spec))
       return fail("unknown preset '" + value + "' (tiny, qwen2.5-0.5b, demo)");
   }
   std::string out;
-  for (const auto& [flag, value] : flags) {
+  for (const auto& kv : flags) {
+    // Named copies rather than a structured binding: the lambda below captures them.
+    const std::string& flag = kv.first;
+    const std::string& value = kv.second;
     long long n = 0;
     const auto int_flag = [&](int* dst, long long lo, long long hi) {
       if (!parse_int(value, lo, hi, &n)) return false;
@@ -138,7 +141,7 @@ int main(int argc, char** argv) {
     } else if (flag == "--rope-scaling-factor") {
       ok = parse_float(value, &spec.rope_scaling_factor);
     } else if (flag == "--type" || flag == "--output-type") {
-      const auto t = tm::type_from_name(value);
+      const auto t = testmodel::type_from_name(value);
       if (!t) return fail("unknown type '" + value + "' (F32 F16 BF16 Q8_0 Q4_0 Q5_0 Q4_K Q6_K)");
       if (flag == "--type")
         spec.type = *t;
@@ -163,8 +166,8 @@ int main(int argc, char** argv) {
 
   const auto start = std::chrono::steady_clock::now();
   std::string error;
-  tm::Summary summary;
-  if (!tm::write_model(spec, out, &error, &summary)) return fail(error);
+  testmodel::Summary summary;
+  if (!testmodel::write_model(spec, out, &error, &summary)) return fail(error);
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf(

@@ -309,8 +309,8 @@ TEST(TestModel, SyntheticVocabularyIsAValidByteLevelBpe) {
     EXPECT_TRUE(unique.count(left + right)) << m;
   }
   // Common words became single tokens ("Ġ" is the space).
-  EXPECT_TRUE(unique.count("\xc4\xa0" "the"));
-  EXPECT_TRUE(unique.count("\xc4\xa0" "and"));
+  EXPECT_TRUE(unique.count(std::string("\xc4\xa0") + "the"));
+  EXPECT_TRUE(unique.count(std::string("\xc4\xa0") + "and"));
   EXPECT_EQ(v.tokens[v.endoftext], "<|endoftext|>");
   EXPECT_EQ(v.tokens[v.im_start], "<|im_start|>");
   EXPECT_EQ(v.tokens[v.im_end], "<|im_end|>");

@@ -42,9 +42,8 @@ TEST(GenerateKey, Format) {
   EXPECT_TRUE(std::all_of(g.key.begin() + 3, g.key.end(), is_base64url)) << g.key;
   EXPECT_EQ(g.sha256, sha256_hex(g.key));
   ASSERT_EQ(g.sha256.size(), 64u);
-  EXPECT_TRUE(std::all_of(g.sha256.begin(), g.sha256.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-  }));
+  EXPECT_TRUE(std::all_of(g.sha256.begin(), g.sha256.end(),
+                          [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }));
 }
 
 TEST(GenerateKey, UniqueAndWellSpread) {
@@ -90,7 +89,7 @@ TEST(KeyStore, HitMissAndWrongLength) {
   EXPECT_FALSE(store.authenticate(generate_key().key).has_value());  // unknown
   EXPECT_FALSE(store.authenticate("").has_value());
   EXPECT_FALSE(store.authenticate(a.key.substr(0, a.key.size() - 1)).has_value());  // too short
-  EXPECT_FALSE(store.authenticate(a.key + "x").has_value());                         // too long
+  EXPECT_FALSE(store.authenticate(a.key + "x").has_value());                        // too long
   EXPECT_FALSE(store.authenticate(" " + a.key).has_value());
   std::string flipped = a.key;
   flipped.back() = flipped.back() == 'A' ? 'B' : 'A';

@@ -8,7 +8,9 @@
 #   e. growth: gateway RSS after a warm-up vs after 200,000 requests (1,000,000 with --long)
 # Prints the results and writes them as the gateway section of docs/BENCHMARKS.md.
 #
-#   tests/bench/proxy_bench.sh BIN_DIR [--long] [--no-write]
+#   tests/bench/proxy_bench.sh BIN_DIR [--long] [--no-write] [--quick]
+#
+# --quick runs every step briefly to check the script itself; it never writes the document.
 #
 # BIN_DIR is a build directory (or an install prefix's bin/) holding infergate,
 # infergate-mock-openai, latency_probe, stream_probe and load_probe. Needs wrk and nginx
@@ -17,7 +19,7 @@
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 BIN_DIR [--long] [--no-write]" >&2
+  echo "usage: $0 BIN_DIR [--long] [--no-write] [--quick]" >&2
   exit 2
 }
 [[ $# -ge 1 ]] || usage
@@ -25,10 +27,12 @@ BIN_DIR=$(cd "$1" && pwd)
 shift
 LONG=0
 WRITE=1
+QUICK=0
 for arg in "$@"; do
   case $arg in
     --long) LONG=1 ;;
     --no-write) WRITE=0 ;;
+    --quick) QUICK=1 WRITE=0 ;;
     *) usage ;;
   esac
 done
@@ -37,12 +41,18 @@ ROOT=$(cd "$HERE/../.." && pwd)
 MOCK_THREADS=${MOCK_THREADS:-1}
 IO_THREADS=${IO_THREADS:-1}
 WRK_THREADS=${WRK_THREADS:-1}
-GROWTH_REQUESTS=200000
-[[ $LONG -eq 1 ]] && GROWTH_REQUESTS=1000000
+# Sizes of the steps (--quick shrinks them).
+A_SECONDS=10 LAT_REQUESTS=2000 LAT_ROUNDS=5 C_CONNECTIONS=7500 C_SECONDS=10 STREAMS=30
+WARM_REQUESTS=20000 GROWTH_REQUESTS=200000
+if [[ $LONG -eq 1 ]]; then GROWTH_REQUESTS=1000000; fi
+if [[ $QUICK -eq 1 ]]; then
+  A_SECONDS=1 LAT_REQUESTS=200 LAT_ROUNDS=2 C_CONNECTIONS=500 C_SECONDS=2 STREAMS=3
+  WARM_REQUESTS=1000 GROWTH_REQUESTS=5000
+fi
 
 find_bin() {
   local name=$1 dir
-  for dir in "$BIN_DIR" "$BIN_DIR/gateway" "$BIN_DIR/tests/mock" "$BIN_DIR/tests/bench"; do
+  for dir in "$BIN_DIR" "$BIN_DIR/bin" "$BIN_DIR/gateway" "$BIN_DIR/tests/mock" "$BIN_DIR/tests/bench"; do
     if [[ -x $dir/$name ]]; then
       echo "$dir/$name"
       return
@@ -68,6 +78,7 @@ if [[ $(ulimit -n) -lt 16000 ]]; then
   exit 2
 fi
 
+LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/infergate-bench.XXXXXX")
 PIDS=()
 cleanup() {
@@ -257,12 +268,12 @@ for v in direct nginx gateway; do
 done
 
 # ---------------------------------------------------------------------------------------------
-log "a. throughput: wrk -t$WRK_THREADS -c32 -d10s, 3 rounds of direct / nginx / gateway"
+log "a. throughput: wrk -t$WRK_THREADS -c32 -d${A_SECONDS}s, 3 rounds of direct / nginx / gateway"
 declare -A RPS
 ERRORS_A=0
 for round in 1 2 3; do
   for v in direct nginx gateway; do
-    out=$(wrk -t"$WRK_THREADS" -c32 -d10s -s "$WORK/post.lua" "${URL[$v]}")
+    out=$(wrk -t"$WRK_THREADS" -c32 -d"$A_SECONDS"s -s "$WORK/post.lua" "${URL[$v]}")
     rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out")
     if grep -qE "Non-2xx|Socket errors" <<<"$out"; then
       ERRORS_A=1
@@ -278,8 +289,8 @@ done
 RATIO=$(awk -v g="${RPS[gateway,median]}" -v n="${RPS[nginx,median]}" 'BEGIN { printf "%.2f", g / n }')
 
 # ---------------------------------------------------------------------------------------------
-log "b. added latency at concurrency 1 (latency_probe, 5 interleaved rounds of 2,000)"
-LAT_OUT=$("$LATENCY_PROBE" --requests 2000 --rounds 5 --warmup 500 \
+log "b. added latency at concurrency 1 (latency_probe, $LAT_ROUNDS interleaved rounds of $LAT_REQUESTS)"
+LAT_OUT=$("$LATENCY_PROBE" --requests "$LAT_REQUESTS" --rounds "$LAT_ROUNDS" --warmup 500 \
   "direct=127.0.0.1:$MOCK_PORT:bench" "gateway=127.0.0.1:$GATEWAY_PORT:bench:$KEY" \
   "nginx=127.0.0.1:$NGINX_PORT:bench")
 echo "$LAT_OUT" | grep -vE "^(RESULT|DIFF)" >&2
@@ -290,10 +301,10 @@ LAT_DIFF=$(grep "^DIFF gateway-direct " <<<"$LAT_OUT")
 LAT_DIFF_NGINX=$(grep "^DIFF nginx-direct " <<<"$LAT_OUT")
 
 # ---------------------------------------------------------------------------------------------
-log "c. 7,500 requests in flight through the gateway (mock latency 1,500 ms, 10 s)"
+log "c. $C_CONNECTIONS requests in flight through the gateway (mock latency 1,500 ms, ${C_SECONDS} s)"
 IDLE_RSS=$(rss_kib "$GATEWAY_PID" VmRSS)
 set +e
-LOAD_OUT=$("$LOAD_PROBE" --connections 7500 --duration 10 --ramp-ms 1000 --timeout-s 10 \
+LOAD_OUT=$("$LOAD_PROBE" --connections "$C_CONNECTIONS" --duration "$C_SECONDS" --ramp-ms 1000 --timeout-s 10 \
   --watch-pid "$GATEWAY_PID" "gateway=127.0.0.1:$GATEWAY_PORT:bench-slow:$KEY")
 LOAD_RC=$?
 set -e
@@ -303,8 +314,8 @@ PEAK_RSS=$(field peak_rss_kib "$LOAD_OUT")
 kill -0 "$GATEWAY_PID" || { echo "proxy_bench: the gateway died under load" >&2; exit 1; }
 
 # ---------------------------------------------------------------------------------------------
-log "d. streaming: 50 tokens 2 ms apart (stream_probe, 3 interleaved rounds of 30 streams)"
-STREAM_OUT=$("$STREAM_PROBE" --streams 30 --rounds 3 --warmup 5 \
+log "d. streaming: 50 tokens 2 ms apart (stream_probe, 3 interleaved rounds of $STREAMS streams)"
+STREAM_OUT=$("$STREAM_PROBE" --streams "$STREAMS" --rounds 3 --warmup 5 \
   "direct=127.0.0.1:$MOCK_PORT:$STREAM_MODEL" "gateway=127.0.0.1:$GATEWAY_PORT:bench-stream:$KEY")
 echo "$STREAM_OUT" | grep -vE "^(RESULT|DIFF)" >&2
 STREAM_DIRECT=$(grep "^RESULT direct " <<<"$STREAM_OUT")
@@ -312,8 +323,8 @@ STREAM_GATEWAY=$(grep "^RESULT gateway " <<<"$STREAM_OUT")
 STREAM_DIFF=$(grep "^DIFF gateway-direct " <<<"$STREAM_OUT")
 
 # ---------------------------------------------------------------------------------------------
-log "e. growth: RSS after 20,000 warm-up requests vs after $GROWTH_REQUESTS more (32 connections)"
-"$LOAD_PROBE" --connections 32 --requests 20000 --ramp-ms 0 \
+log "e. growth: RSS after $WARM_REQUESTS warm-up requests vs after $GROWTH_REQUESTS more (32 connections)"
+"$LOAD_PROBE" --connections 32 --requests "$WARM_REQUESTS" --ramp-ms 0 \
   "gateway=127.0.0.1:$GATEWAY_PORT:bench:$KEY" >"$WORK/growth-warm.txt"
 GROWTH_BEFORE=$(rss_kib "$GATEWAY_PID" VmRSS)
 set +e
@@ -329,9 +340,11 @@ verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN {
   ok = (op == "<=") ? (v <= t) : (v >= t); print ok ? "met" : "**missed**" }'; }
 CPU_MODEL=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
 CPU_MHZ=$(lscpu 2>/dev/null | sed -n 's/^CPU max MHz:[[:space:]]*//p' | head -n 1)
-CMDLINE="tests/bench/proxy_bench.sh BUILD_DIR$([[ $LONG -eq 1 ]] && echo " --long")"
-[[ $MOCK_THREADS != 1 || $IO_THREADS != 1 || $WRK_THREADS != 1 ]] &&
+CMDLINE="tests/bench/proxy_bench.sh BUILD_DIR"
+if [[ $LONG -eq 1 ]]; then CMDLINE+=" --long"; fi
+if [[ $MOCK_THREADS != 1 || $IO_THREADS != 1 || $WRK_THREADS != 1 ]]; then
   CMDLINE="MOCK_THREADS=$MOCK_THREADS IO_THREADS=$IO_THREADS WRK_THREADS=$WRK_THREADS $CMDLINE"
+fi
 
 SECTION="$WORK/section.md"
 {
@@ -345,6 +358,8 @@ SECTION="$WORK/section.md"
   echo "access log off) and nginx $("$NGINX_BIN" -v 2>&1 | sed 's/.*nginx\///') (\`worker_processes $IO_THREADS\`,"
   echo "\`upstream { keepalive 64; }\`, access log off). With few cores the three processes compete"
   echo "for CPU, so absolute figures are lower than on a dedicated host; the comparisons are what count."
+  echo "Load average (1 min) when the run started: $LOAD_BEFORE, when it ended: $(cut -d' ' -f1 /proc/loadavg)"
+  echo "(anything well above 0 means other work shared the CPUs and distorted the figures)."
   echo
   echo "Reproduce (Release build; needs \`wrk\` and \`nginx-light\`):"
   echo
@@ -353,7 +368,7 @@ SECTION="$WORK/section.md"
   echo "${CMDLINE/BUILD_DIR/build}"
   echo '```'
   echo
-  echo "### a. Throughput (non-streaming chat, wrk -t$WRK_THREADS -c32, 10 s per run)"
+  echo "### a. Throughput (non-streaming chat, wrk -t$WRK_THREADS -c32, $A_SECONDS s per run)"
   echo
   echo "| variant | round 1 | round 2 | round 3 | median req/s |"
   echo "|---|---:|---:|---:|---:|"
@@ -365,7 +380,7 @@ SECTION="$WORK/section.md"
   [[ $ERRORS_A -eq 0 ]] && echo "No non-2xx answers or socket errors." ||
     echo "**Some runs had non-2xx answers or socket errors** (see the script's output)."
   echo
-  echo "### b. Added latency at concurrency 1 (latency_probe: 5 interleaved rounds × 2,000 requests, one keep-alive connection each, zero-delay mock)"
+  echo "### b. Added latency at concurrency 1 (latency_probe: $LAT_ROUNDS interleaved rounds × $LAT_REQUESTS requests, one keep-alive connection each, zero-delay mock)"
   echo
   echo "| | p50 µs | p90 µs | p99 µs | p99.9 µs |"
   echo "|---|---:|---:|---:|---:|"
@@ -379,7 +394,7 @@ SECTION="$WORK/section.md"
   echo
   echo "Target: gateway − direct at p99 ≤ 150 µs: $(verdict "$(field p99 "$LAT_DIFF")" 150 "<=")."
   echo
-  echo "### c. 7,500 requests in flight (load_probe: 7,500 keep-alive connections opened over 1 s, 10 s, mock latency 1,500 ms)"
+  echo "### c. $C_CONNECTIONS requests in flight (load_probe: $C_CONNECTIONS keep-alive connections opened over 1 s, $C_SECONDS s, mock latency 1,500 ms, 10 s timeout)"
   echo
   echo "| sent | 2xx | non-2xx | connect errors | I/O errors | timeouts | peak in flight | req/s | p50 ms | p99 ms |"
   echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -389,7 +404,7 @@ SECTION="$WORK/section.md"
     "(sampled VmRSS every 50 ms; VmHWM afterwards $(mib "$HWM_RSS") MiB)."
   [[ $LOAD_RC -eq 0 ]] && echo "All requests succeeded." || echo "**Not all requests succeeded.**"
   echo
-  echo "### d. Streaming (stream_probe: 50 tokens 2 ms apart, 3 interleaved rounds × 30 streams)"
+  echo "### d. Streaming (stream_probe: 50 tokens 2 ms apart, 3 interleaved rounds × $STREAMS streams)"
   echo
   echo "| | content events | TTFT p50 µs | TTFT p99 µs | gap p50 µs | gap p99 µs |"
   echo "|---|---:|---:|---:|---:|---:|"
@@ -405,7 +420,7 @@ SECTION="$WORK/section.md"
   echo
   echo "### e. Growth (load_probe, 32 connections, non-streaming)"
   echo
-  echo "| RSS after 20,000 warm-up requests | RSS after $GROWTH_REQUESTS more | growth | req/s |"
+  echo "| RSS after $WARM_REQUESTS warm-up requests | RSS after $GROWTH_REQUESTS more | growth | req/s |"
   echo "|---:|---:|---:|---:|"
   echo "| $(mib "$GROWTH_BEFORE") MiB | $(mib "$GROWTH_AFTER") MiB | $(mib $((GROWTH_AFTER - GROWTH_BEFORE))) MiB | $(field rps "$GROWTH_OUT") |"
   [[ $GROWTH_RC -eq 0 ]] || echo "**Some requests failed** (see the script's output)."

@@ -18,7 +18,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 find_bin() {
   local name=$1 path
-  for path in "$BIN_DIR/$name" "$BIN_DIR/gateway/$name" "$BIN_DIR/tests/mock/$name"; do
+  for path in "$BIN_DIR/$name" "$BIN_DIR/bin/$name" "$BIN_DIR/gateway/$name" "$BIN_DIR/tests/mock/$name"; do
     if [[ -x $path ]]; then
       echo "$path"
       return
@@ -96,7 +96,10 @@ http_ok() {
 echo "== npm dependencies" >&2
 (
   cd "$HERE"
-  if [[ -f package-lock.json ]]; then
+  # node_modules/.package-lock.json is npm's record of the last install: skip when it is current.
+  if [[ -f node_modules/.package-lock.json && node_modules/.package-lock.json -nt package.json ]]; then
+    echo "up to date"
+  elif [[ -f package-lock.json ]]; then
     npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error
   else
     npm install --no-audit --no-fund --loglevel=error

@@ -12,14 +12,14 @@ namespace {
 
 using nlohmann::json;
 
-constexpr const char* kKey = "ig-it-key-0123456789";          // limited to some models
-constexpr const char* kAllKey = "ig-it-all-key-0123456789";   // every model
+constexpr const char* kKey = "ig-it-key-0123456789";         // limited to some models
+constexpr const char* kAllKey = "ig-it-all-key-0123456789";  // every model
 constexpr const char* kProviderSecret = "sk-provider-SECRET-value-42";
 
 std::string chat_body(const std::string& model, bool stream = false,
                       const std::string& extra = "") {
-  std::string b = R"({"model":")" + model +
-                  R"(","messages":[{"role":"user","content":"hello there gateway"}])";
+  std::string b =
+      R"({"model":")" + model + R"(","messages":[{"role":"user","content":"hello there gateway"}])";
   if (stream) b += R"(,"stream":true)";
   b += extra;
   b += "}";
@@ -33,9 +33,10 @@ std::vector<std::pair<std::string, std::string>> auth(const char* key = kKey) {
 class Gateway {
  public:
   // Starts the mock (once) and a gateway with `server_extra` merged into the server section.
-  void start(const fs::path& dir, int mock_port, const std::string& server_timeouts =
-                                                     "{ request_read: 2s, idle: 5s, request: 20s, "
-                                                     "shutdown_grace: 5s }") {
+  void start(const fs::path& dir, int mock_port,
+             const std::string& server_timeouts =
+                 "{ request_read: 2s, idle: 5s, request: 20s, "
+                 "shutdown_grace: 5s }") {
     dir_ = dir;
     const int dead = free_port();
     const std::string cfg = R"(
@@ -48,18 +49,21 @@ server:
   access_log: )" + (dir / "access.log").string() +
                             R"(
   limits: { max_header_bytes: 8KiB, max_body_bytes: 64KiB, max_requests_per_connection: 50 }
-  timeouts: )" + server_timeouts + R"(
+  timeouts: )" + server_timeouts +
+                            R"(
 providers:
   - name: mock
     type: openai
-    base_url: http://127.0.0.1:)" + std::to_string(mock_port) +
+    base_url: http://127.0.0.1:)" +
+                            std::to_string(mock_port) +
                             R"(/v1
     api_key: ${IT_PROVIDER_KEY}
     headers: { X-Extra-Header: extra-value }
     timeouts: { connect: 1s, first_byte: 1500ms, idle: 1500ms, total: 15s }
   - name: dead
     type: openai
-    base_url: http://127.0.0.1:)" + std::to_string(dead) +
+    base_url: http://127.0.0.1:)" +
+                            std::to_string(dead) +
                             R"(/v1
     timeouts: { connect: 1s }
 models:
@@ -179,13 +183,15 @@ TEST_F(GatewayTest, ChatNonStreaming) {
 TEST_F(GatewayTest, UpstreamRequestIsRewrittenAndPassesUnknownFieldsThrough) {
   auto r = http_request(
       port(), "POST", "/v1/chat/completions",
-      chat_body("chat", false,
-                R"(,"response_format":{"type":"json_object"},"tools":[{"type":"function","function":{"name":"f","parameters":{}}}],"logit_bias":{"42":1})"),
+      chat_body(
+          "chat", false,
+          R"(,"response_format":{"type":"json_object"},"tools":[{"type":"function","function":{"name":"f","parameters":{}}}],"logit_bias":{"42":1})"),
       auth());
   ASSERT_EQ(r.status, 200) << r.body;
   auto last = mock_get("/_mock/last_request");
   ASSERT_TRUE(last.is_object());
-  auto body = last["body"].is_string() ? json::parse(last["body"].get<std::string>()) : last["body"];
+  auto body =
+      last["body"].is_string() ? json::parse(last["body"].get<std::string>()) : last["body"];
   EXPECT_EQ(body["model"], "mock-chat");
   EXPECT_EQ(body["response_format"]["type"], "json_object");
   EXPECT_EQ(body["tools"][0]["function"]["name"], "f");
@@ -198,9 +204,9 @@ TEST_F(GatewayTest, UpstreamRequestIsRewrittenAndPassesUnknownFieldsThrough) {
 }
 
 TEST_F(GatewayTest, ChatStreaming) {
-  auto r = http_request(port(), "POST", "/v1/chat/completions",
-                        chat_body("chat", true, R"(,"stream_options":{"include_usage":true})"),
-                        auth());
+  auto r =
+      http_request(port(), "POST", "/v1/chat/completions",
+                   chat_body("chat", true, R"(,"stream_options":{"include_usage":true})"), auth());
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.header("content-type"), "text/event-stream");
   auto events = sse_data(r.body);
@@ -233,7 +239,8 @@ TEST_F(GatewayTest, ChatStreaming) {
     }
   }
   auto last = mock_get("/_mock/last_request");
-  auto body = last["body"].is_string() ? json::parse(last["body"].get<std::string>()) : last["body"];
+  auto body =
+      last["body"].is_string() ? json::parse(last["body"].get<std::string>()) : last["body"];
   EXPECT_EQ(body["stream_options"]["include_usage"], true);
 }
 
@@ -275,29 +282,29 @@ TEST_F(GatewayTest, BrokenUpstreamStreamEndsWithErrorEvent) {
 }
 
 TEST_F(GatewayTest, AuthenticationErrors) {
-  expect_openai_error(http_request(port(), "POST", "/v1/chat/completions", chat_body("chat")),
-                      401, "authentication_error");
-  auto r = http_request(port(), "POST", "/v1/chat/completions", chat_body("chat"),
-                        auth("ig-wrong-key"));
+  expect_openai_error(http_request(port(), "POST", "/v1/chat/completions", chat_body("chat")), 401,
+                      "authentication_error");
+  auto r =
+      http_request(port(), "POST", "/v1/chat/completions", chat_body("chat"), auth("ig-wrong-key"));
   expect_openai_error(r, 401, "authentication_error");
   EXPECT_EQ(r.body.find("ig-wrong-key"), std::string::npos) << "never echo a key";
   // Alternative headers.
-  EXPECT_EQ(http_request(port(), "POST", "/v1/chat/completions", chat_body("chat"),
-                         {{"api-key", kKey}})
-                .status,
-            200);
-  EXPECT_EQ(http_request(port(), "POST", "/v1/chat/completions", chat_body("chat"),
-                         {{"x-api-key", kKey}})
-                .status,
-            200);
+  EXPECT_EQ(
+      http_request(port(), "POST", "/v1/chat/completions", chat_body("chat"), {{"api-key", kKey}})
+          .status,
+      200);
+  EXPECT_EQ(
+      http_request(port(), "POST", "/v1/chat/completions", chat_body("chat"), {{"x-api-key", kKey}})
+          .status,
+      200);
   // A key limited to some models cannot use (or discover) others.
   expect_openai_error(
       http_request(port(), "POST", "/v1/chat/completions", chat_body("secret-model"), auth()), 404,
       "invalid_request_error");
-  EXPECT_EQ(http_request(port(), "POST", "/v1/chat/completions", chat_body("secret-model"),
-                         auth(kAllKey))
-                .status,
-            200);
+  EXPECT_EQ(
+      http_request(port(), "POST", "/v1/chat/completions", chat_body("secret-model"), auth(kAllKey))
+          .status,
+      200);
 }
 
 TEST_F(GatewayTest, RequestErrorsUseOpenAiShape) {
@@ -316,7 +323,8 @@ TEST_F(GatewayTest, RequestErrorsUseOpenAiShape) {
   r = http_request(port(), "GET", "/v1/nothing-here", "", auth());
   expect_openai_error(r, 404, "invalid_request_error");
   r = http_request(port(), "POST", "/v1/chat/completions",
-                   chat_body("chat", false, ",\"pad\":\"" + std::string(70000, 'x') + "\""), auth());
+                   chat_body("chat", false, ",\"pad\":\"" + std::string(70000, 'x') + "\""),
+                   auth());
   expect_openai_error(r, 413, "invalid_request_error");
   r = http_request(port(), "GET", "/healthz", "", {{"X-Big", std::string(9000, 'y')}});
   EXPECT_EQ(r.status, 431);
@@ -406,9 +414,9 @@ TEST_F(GatewayTest, ToolCallsArriveComplete) {
 TEST_F(GatewayTest, KeepAliveServesManyRequestsOnOneConnection) {
   RawConn c(port());
   const std::string body = chat_body("chat");
-  const std::string req = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
-                          std::string(kKey) + "\r\nContent-Length: " +
-                          std::to_string(body.size()) + "\r\n\r\n" + body;
+  const std::string req =
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+      std::string(kKey) + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
   // Two pipelined, then one more.
   c.send(req + req);
   c.read_until("chat.completion", 5s);
@@ -446,9 +454,9 @@ TEST_F(GatewayTest, SlowSenderIsCutOff) {
 }
 
 TEST_F(GatewayTest, AccessLogHasOneJsonLinePerRequestWithoutSecrets) {
-  auto r = http_request(port(), "POST", "/v1/chat/completions", chat_body("chat"),
-                        {{"Authorization", std::string("Bearer ") + kKey},
-                         {"x-request-id", "it-log-probe-1"}});
+  auto r = http_request(
+      port(), "POST", "/v1/chat/completions", chat_body("chat"),
+      {{"Authorization", std::string("Bearer ") + kKey}, {"x-request-id", "it-log-probe-1"}});
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(r.header("x-request-id"), "it-log-probe-1");
   std::string log;

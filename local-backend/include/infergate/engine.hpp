@@ -16,19 +16,19 @@
 namespace infergate::engine {
 
 struct EngineOptions {
-  int threads = 0;               // compute threads; 0 = one per core
-  int context_size = 4096;       // per sequence; capped by the model's context length
-  int max_sequences = 8;         // decoded together (continuous batching)
-  int max_queue = 64;            // waiting requests beyond that are refused
+  int threads = 0;                   // compute threads; 0 = one per core
+  int context_size = 4096;           // per sequence; capped by the model's context length
+  int max_sequences = 8;             // decoded together (continuous batching)
+  int max_queue = 64;                // waiting requests beyond that are refused
   std::int64_t kv_memory_bytes = 0;  // 0 = context_size x max_sequences worth
-  int prefill_chunk = 256;       // prompt tokens processed per scheduler step, all sequences
-  std::string chat_template;     // family override ("chatml", "llama3", ...); empty = detect
+  int prefill_chunk = 256;           // prompt tokens processed per scheduler step, all sequences
+  std::string chat_template;         // family override ("chatml", "llama3", ...); empty = detect
 };
 
 struct SamplingParams {
-  float temperature = 1.0f;      // 0 = greedy
+  float temperature = 1.0f;  // 0 = greedy
   float top_p = 1.0f;
-  int top_k = 0;                 // 0 = off
+  int top_k = 0;  // 0 = off
   float min_p = 0.0f;
   float presence_penalty = 0.0f;
   float frequency_penalty = 0.0f;
@@ -37,7 +37,7 @@ struct SamplingParams {
 };
 
 struct ChatMessage {
-  std::string role;     // system | user | assistant | tool
+  std::string role;  // system | user | assistant | tool
   std::string content;
 };
 
@@ -47,19 +47,19 @@ struct GenerateRequest {
   std::string prompt;
   bool add_generation_prompt = true;
   SamplingParams sampling;
-  int max_tokens = 256;                 // capped by the context left
-  std::vector<std::string> stop;        // stop strings (not included in the output)
+  int max_tokens = 256;           // capped by the context left
+  std::vector<std::string> stop;  // stop strings (not included in the output)
 };
 
 enum class Finish : std::uint8_t { none, stop, length, cancelled, error };
 
 struct TokenEvent {
-  std::string text;          // decoded text since the last event (UTF-8 complete)
-  std::int32_t token = -1;   // the sampled token id (-1 on the final event)
+  std::string text;              // decoded text since the last event (UTF-8 complete)
+  std::int32_t token = -1;       // the sampled token id (-1 on the final event)
   Finish finish = Finish::none;  // != none on the final event of a request
-  int prompt_tokens = 0;     // on the final event
-  int completion_tokens = 0; // on the final event
-  std::string error;         // finish == error
+  int prompt_tokens = 0;         // on the final event
+  int completion_tokens = 0;     // on the final event
+  std::string error;             // finish == error
 };
 
 using RequestId = std::uint64_t;
@@ -73,10 +73,10 @@ struct SubmitResult {
 };
 
 struct ModelInfo {
-  std::string name;            // general.name or the file name
-  std::string architecture;    // llama | qwen2
+  std::string name;          // general.name or the file name
+  std::string architecture;  // llama | qwen2
   std::int64_t parameters = 0;
-  int context_length = 0;      // the model's own
+  int context_length = 0;  // the model's own
   int vocab_size = 0;
   std::string chat_template_family;
 };

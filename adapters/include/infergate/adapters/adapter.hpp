@@ -28,16 +28,16 @@ struct Target {
 
 // What the gateway hands every call: per-I/O-thread resources and request identity.
 struct CallContext {
-  HttpClient* http = nullptr;      // this I/O thread's upstream client and pools
-  std::string request_id;          // also sent upstream as x-request-id
+  HttpClient* http = nullptr;                      // this I/O thread's upstream client and pools
+  std::string request_id;                          // also sent upstream as x-request-id
   std::chrono::steady_clock::time_point deadline;  // whole-request deadline
 };
 
 // How one attempt ended.
 struct AttemptResult {
   bool ok = false;
-  api::Error error;       // when !ok; error.retryable says whether another deployment may help
-  api::Usage usage;       // tokens as reported (or counted) for this attempt
+  api::Error error;  // when !ok; error.retryable says whether another deployment may help
+  api::Usage usage;  // tokens as reported (or counted) for this attempt
   int upstream_status = 0;
 };
 

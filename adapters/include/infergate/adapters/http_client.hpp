@@ -25,7 +25,7 @@ namespace infergate::adapters {
 // A parsed absolute http(s) URL, parsed once per provider.
 struct Endpoint {
   bool tls = false;
-  std::string host;         // brackets of an IPv6 literal removed
+  std::string host;  // brackets of an IPv6 literal removed
   std::uint16_t port = 0;
   std::string host_header;  // Host header value: host, bracketed for IPv6, ":port" if not default
   std::string path;         // base path without a trailing '/'; may be empty
@@ -49,15 +49,18 @@ struct HttpRequest {
   void add_header(std::string_view name, std::string_view value);
 };
 
-// Timeouts and limits of one call.
+// Timeouts and limits of one call. Trivially destructible on purpose: GCC 12 can miscompile a
+// braced temporary with non-trivial members inside a co_await expression
+// (`co_await client.send(ep, req, RequestOptions{})`), destroying a string it never built.
 struct RequestOptions {
-  std::chrono::milliseconds connect_timeout{5'000};  // resolve + connect + TLS, and pool wait
+  std::chrono::milliseconds connect_timeout{5'000};       // resolve + connect + TLS, and pool wait
   std::chrono::milliseconds first_byte_timeout{120'000};  // request written -> response header
-  std::chrono::milliseconds idle_timeout{60'000};          // between two body reads
-  std::chrono::steady_clock::time_point deadline{};        // whole call; {} = none
+  std::chrono::milliseconds idle_timeout{60'000};         // between two body reads
+  std::chrono::steady_clock::time_point deadline{};       // whole call; {} = none
   std::size_t max_connections = 256;  // per origin on this client (this I/O thread)
   bool tls_verify = true;
-  std::string ca_file;  // extra PEM bundle, added to the system store
+  std::string_view ca_file;  // extra PEM bundle added to the system store; must outlive the call
+                             // (it points into the provider config)
 
   // The provider's settings; the deadline is the earlier of `deadline` ({} = none) and now +
   // total_timeout.

@@ -12,10 +12,11 @@ namespace infergate::adapters {
 
 class OpenAiAdapter final : public Adapter {
  public:
-  static constexpr std::size_t kMaxResponseBytes = 64 * 1024 * 1024;  // non-streaming body
-  static constexpr std::size_t kMaxErrorBodyBytes = 64 * 1024;        // error bodies, read for
-                                                                       // their message
-  static constexpr std::size_t kMaxEventBytes = 4 * 1024 * 1024;      // one SSE event
+  // Limits on what the upstream sends: a whole non-streaming body, an error body (read only for
+  // its message), one SSE event.
+  static constexpr std::size_t kMaxResponseBytes = 64 * 1024 * 1024;
+  static constexpr std::size_t kMaxErrorBodyBytes = 64 * 1024;
+  static constexpr std::size_t kMaxEventBytes = 4 * 1024 * 1024;
 
   // Parses the provider's base_url once; a bad URL makes every call fail (retryably).
   explicit OpenAiAdapter(const config::ProviderConfig& provider);
@@ -27,7 +28,7 @@ class OpenAiAdapter final : public Adapter {
   const config::ProviderConfig* provider_;
   std::string base_url_;  // what endpoint_ was parsed from
   Endpoint endpoint_;
-  std::string target_;    // request target of chat/completions
+  std::string target_;  // request target of chat/completions
   bool url_ok_ = false;
 };
 

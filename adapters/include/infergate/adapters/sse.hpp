@@ -58,9 +58,9 @@ class SseParser {
   std::string type_;
   std::string id_;
   std::int64_t retry_ms_ = -1;
-  bool skip_lf_ = false;     // the previous piece ended with CR: a leading LF belongs to it
-  bool first_line_ = true;   // a UTF-8 BOM is stripped from the stream's first line only
-  bool clear_event_ = false; // the last call dispatched: reset the buffers on the next one
+  bool skip_lf_ = false;      // the previous piece ended with CR: a leading LF belongs to it
+  bool first_line_ = true;    // a UTF-8 BOM is stripped from the stream's first line only
+  bool clear_event_ = false;  // the last call dispatched: reset the buffers on the next one
   bool failed_ = false;
 };
 

@@ -29,17 +29,17 @@ struct Usage {
 
 // Error classes, each with the HTTP status it maps to by default.
 enum class ErrorKind : std::uint8_t {
-  invalid_request,    // 400
-  authentication,     // 401
-  permission,         // 403
-  not_found,          // 404
-  method_not_allowed, // 405
-  payload_too_large,  // 413
-  rate_limited,       // 429
-  internal,           // 500
-  upstream,           // 502: the provider answered with an error or garbage
-  unavailable,        // 503: no healthy deployment
-  timeout,            // 504: the provider did not answer in time
+  invalid_request,     // 400
+  authentication,      // 401
+  permission,          // 403
+  not_found,           // 404
+  method_not_allowed,  // 405
+  payload_too_large,   // 413
+  rate_limited,        // 429
+  internal,            // 500
+  upstream,            // 502: the provider answered with an error or garbage
+  unavailable,         // 503: no healthy deployment
+  timeout,             // 504: the provider did not answer in time
 };
 
 int default_status(ErrorKind k);
@@ -64,7 +64,7 @@ struct Error {
 // fields the gateway does not interpret (tools, response_format, ...) travel in it untouched.
 // The typed members are the validated fields the gateway itself acts on.
 struct ChatRequest {
-  std::string model;           // public model name as the client sent it (suffixes included)
+  std::string model;  // public model name as the client sent it (suffixes included)
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage as the client asked
   nlohmann::json body;         // the whole validated request, OpenAI-shaped
@@ -92,8 +92,8 @@ struct Event {
   Type type = Type::text;
   int choice = 0;
   std::string text;
-  std::string model;           // start
-  std::int64_t created = 0;    // start (unix seconds)
+  std::string model;         // start
+  std::int64_t created = 0;  // start (unix seconds)
   ToolCallDelta tool_call;
   FinishReason finish = FinishReason::none;
   Usage usage;

@@ -36,10 +36,10 @@ struct TlsListener {
 
 struct ServerConfig {
   std::string host = "127.0.0.1";
-  std::uint16_t port = 8080;          // 0 = pick a free port (tests)
-  int io_threads = 0;                 // 0 = one per core
+  std::uint16_t port = 8080;  // 0 = pick a free port (tests)
+  int io_threads = 0;         // 0 = one per core
   std::size_t max_header_bytes = 16 * 1024;
-  std::size_t max_body_bytes = 4 * 1024 * 1024;   // larger bodies get 413
+  std::size_t max_body_bytes = 4 * 1024 * 1024;  // larger bodies get 413
   int max_requests_per_connection = 100000;
   std::size_t max_connections = 20000;
   Millis request_read_timeout{30'000};  // the whole request must arrive within this (slow senders)
@@ -47,36 +47,36 @@ struct ServerConfig {
   Millis request_timeout{600'000};      // whole request, upstream included
   Millis shutdown_grace{15'000};        // drain deadline on SIGTERM/SIGINT
   std::optional<TlsListener> tls;
-  std::string access_log = "-";         // "-" = stdout, "" = off, else a file path
-  std::string port_file;                // if set, the bound port is written here (tests)
+  std::string access_log = "-";  // "-" = stdout, "" = off, else a file path
+  std::string port_file;         // if set, the bound port is written here (tests)
 };
 
 // Options of the in-process engine (provider type `local`).
 struct LocalEngineOptions {
-  std::string model_path;        // GGUF file; empty = the embedded demo model
-  int threads = 0;               // 0 = one per core
-  int context_size = 4096;       // per sequence, capped by the model's own
-  int max_sequences = 8;         // sequences decoded together
-  int max_queue = 64;            // waiting requests beyond that get 503
-  std::int64_t kv_memory_mb = 0; // 0 = derived from context_size x max_sequences
-  std::string chat_template;     // override: a family name (chatml, llama3, ...) or empty
+  std::string model_path;         // GGUF file; empty = the embedded demo model
+  int threads = 0;                // 0 = one per core
+  int context_size = 4096;        // per sequence, capped by the model's own
+  int max_sequences = 8;          // sequences decoded together
+  int max_queue = 64;             // waiting requests beyond that get 503
+  std::int64_t kv_memory_mb = 0;  // 0 = derived from context_size x max_sequences
+  std::string chat_template;      // override: a family name (chatml, llama3, ...) or empty
 };
 
 struct ProviderConfig {
   std::string name;
-  std::string type = "openai";   // the adapter (wire format)
-  std::string base_url;          // e.g. https://api.together.xyz/v1 ; "" for local
-  std::string api_key;           // resolved secret (from ${ENV}); may be empty
+  std::string type = "openai";  // the adapter (wire format)
+  std::string base_url;         // e.g. https://api.together.xyz/v1 ; "" for local
+  std::string api_key;          // resolved secret (from ${ENV}); may be empty
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers, resolved
-  bool tls_verify = true;        // false only for test rigs
-  std::string ca_file;           // extra CA bundle (PEM); empty = system store
+  bool tls_verify = true;                                    // false only for test rigs
+  std::string ca_file;                // extra CA bundle (PEM); empty = system store
   std::size_t max_connections = 256;  // pooled keep-alive connections per I/O thread
   Millis connect_timeout{5'000};
   Millis first_byte_timeout{120'000};  // request sent -> response headers
   Millis idle_timeout{60'000};         // between two reads of a streamed body
   Millis total_timeout{600'000};
   std::optional<LocalEngineOptions> local;  // type == "local"
-  int line = 0;                       // where it was defined (diagnostics)
+  int line = 0;                             // where it was defined (diagnostics)
 };
 
 struct DeploymentConfig {
@@ -85,15 +85,15 @@ struct DeploymentConfig {
 };
 
 struct ModelConfig {
-  std::string name;      // public name clients send
+  std::string name;  // public name clients send
   std::string owned_by = "infergate";
   std::vector<DeploymentConfig> deployments;  // tried in order
 };
 
 struct KeyConfig {
-  std::string id;        // non-secret name, appears in logs
-  std::string sha256;    // lowercase hex SHA-256 of the key
-  std::string org;       // organisation the key belongs to
+  std::string id;                   // non-secret name, appears in logs
+  std::string sha256;               // lowercase hex SHA-256 of the key
+  std::string org;                  // organisation the key belongs to
   std::vector<std::string> models;  // allowed public models; empty = all
 };
 
@@ -120,9 +120,9 @@ struct Config {
 
 struct Diagnostic {
   std::string file;
-  int line = 0;    // 1-based; 0 = unknown
-  int column = 0;  // 1-based; 0 = unknown
-  std::string key; // dotted path, e.g. providers[1].base_url
+  int line = 0;     // 1-based; 0 = unknown
+  int column = 0;   // 1-based; 0 = unknown
+  std::string key;  // dotted path, e.g. providers[1].base_url
   std::string message;
 };
 
@@ -134,8 +134,8 @@ using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 EnvLookup process_env();
 
 struct LoadResult {
-  std::optional<Config> config;     // set only when errors is empty
-  std::vector<Diagnostic> errors;   // every problem found, in file order
+  std::optional<Config> config;    // set only when errors is empty
+  std::vector<Diagnostic> errors;  // every problem found, in file order
 };
 
 // Reads and validates a config file (at most kMaxConfigBytes).
@@ -147,7 +147,8 @@ LoadResult load_string(const std::string& yaml, const std::string& file_name,
 inline constexpr std::size_t kMaxConfigBytes = 16 * 1024 * 1024;
 
 // The value parsers the loader uses, for other components (admin API, CLI).
-// "250ms", "30s", "2m", "1h" or a plain integer of milliseconds; nullopt when malformed/overflowing.
+// "250ms", "30s", "2m", "1h" or a plain integer of milliseconds; nullopt when
+// malformed/overflowing.
 std::optional<Millis> parse_duration(std::string_view text);
 // "16KiB", "4MiB", "1GiB", "512B" or a plain integer of bytes; nullopt when malformed/overflowing.
 std::optional<std::uint64_t> parse_size(std::string_view text);
@@ -155,10 +156,10 @@ std::optional<std::uint64_t> parse_size(std::string_view text);
 // A provider's base URL, split: http(s)://host[:port][/path], no user info, query or fragment.
 struct BaseUrl {
   bool https = false;
-  std::string host;         // IPv6 literals without brackets
-  std::uint16_t port = 0;   // explicit, else 80 / 443
-  std::string path;         // "" or "/v1" (never a trailing slash)
-  std::string normalized;   // scheme://host[:port]path as stored in ProviderConfig::base_url
+  std::string host;        // IPv6 literals without brackets
+  std::uint16_t port = 0;  // explicit, else 80 / 443
+  std::string path;        // "" or "/v1" (never a trailing slash)
+  std::string normalized;  // scheme://host[:port]path as stored in ProviderConfig::base_url
 };
 // nullopt when `url` is not acceptable; *why (when given) then says what is wrong.
 std::optional<BaseUrl> parse_base_url(std::string_view url, std::string* why = nullptr);

@@ -23,8 +23,9 @@ struct Candidate {
 
 struct RoutePlan {
   const config::ModelConfig* model = nullptr;
-  const std::vector<Candidate>* candidates = nullptr;  // in the order to try, capped by max_attempts
-  std::string_view why;                                // strategy that ordered them
+  const std::vector<Candidate>* candidates =
+      nullptr;           // in the order to try, capped by max_attempts
+  std::string_view why;  // strategy that ordered them
 };
 
 class Router {
