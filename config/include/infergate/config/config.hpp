@@ -62,6 +62,14 @@ struct LocalEngineOptions {
   std::string chat_template;      // override: a family name (chatml, llama3, ...) or empty
 };
 
+struct AwsOptions {
+  std::string region;             // e.g. us-east-1
+  std::string access_key_id;      // ${AWS_ACCESS_KEY_ID}
+  std::string secret_access_key;  // ${AWS_SECRET_ACCESS_KEY}
+  std::string session_token;      // ${AWS_SESSION_TOKEN}; empty = long-term credentials
+  std::string service = "bedrock";
+};
+
 struct ProviderConfig {
   std::string name;
   std::string type = "openai";  // the adapter (wire format)
@@ -76,7 +84,13 @@ struct ProviderConfig {
   Millis idle_timeout{60'000};         // between two reads of a streamed body
   Millis total_timeout{600'000};
   std::optional<LocalEngineOptions> local;  // type == "local"
-  int line = 0;                             // where it was defined (diagnostics)
+  // type == "bedrock": AWS Signature Version 4 credentials (secrets from ${ENV}).
+  std::optional<AwsOptions> aws;
+  std::string preset;  // the entry of the provider presets this one started from ("" = none)
+  // Request fields the wire format cannot express: true = drop them and say so in the
+  // x-infergate-dropped-params response header; false = answer 400 naming them.
+  bool drop_unsupported_params = true;
+  int line = 0;  // where it was defined (diagnostics)
 };
 
 struct DeploymentConfig {
