@@ -8,6 +8,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
@@ -31,6 +32,11 @@ struct CallContext {
   HttpClient* http = nullptr;                      // this I/O thread's upstream client and pools
   std::string request_id;                          // also sent upstream as x-request-id
   std::chrono::steady_clock::time_point deadline;  // whole-request deadline
+  // Request fields this attempt's wire format cannot express and dropped (provider setting
+  // drop_unsupported_params: true); the gateway reports them in x-infergate-dropped-params.
+  // With drop_unsupported_params: false the adapter instead fails the attempt with a
+  // non-retryable 400 naming them.
+  std::vector<std::string> dropped_params;
 };
 
 // How one attempt ended.
