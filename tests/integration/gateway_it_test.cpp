@@ -528,7 +528,7 @@ models:
 }
 
 TEST(GatewayCli, CheckConfigAcceptsTheExamples) {
-  for (const char* name : {"quickstart.yaml", "full.yaml"}) {
+  for (const char* name : {"quickstart.yaml", "mock.yaml", "full.yaml"}) {
     TempDir d;
     const std::string path = std::string(INFERGATE_SOURCE_DIR) + "/config/examples/" + name;
     // Every ${VAR} the example names gets a dummy value, as an operator's environment would.
