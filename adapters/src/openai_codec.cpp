@@ -1,7 +1,9 @@
 #include "infergate/adapters/openai_codec.hpp"
 
 #include <chrono>
+#include <cstring>
 
+#include <simdjson.h>
 #include <nlohmann/json.hpp>
 
 #include "infergate/adapters/upstream_error.hpp"
@@ -58,42 +60,8 @@ std::string_view string_member(const json& obj, std::string_view key) {
                              : std::string_view{};
 }
 
-// An integer member (floats with an integral value accepted: some servers emit 12.0).
-bool int_member(const json& obj, std::string_view key, std::int64_t& out) {
-  const json* v = member(obj, key);
-  if (!v) return false;
-  if (v->is_number_unsigned()) {
-    const auto u = v->get<std::uint64_t>();
-    out = u > static_cast<std::uint64_t>(kMaxTokenCount) ? kMaxTokenCount
-                                                         : static_cast<std::int64_t>(u);
-    return true;
-  }
-  if (v->is_number_integer()) {
-    out = v->get<std::int64_t>();
-    return true;
-  }
-  if (v->is_number_float()) {
-    const double d = v->get<double>();
-    if (!(d >= -1e15 && d <= 1e15)) return false;  // also rejects NaN
-    out = static_cast<std::int64_t>(d);
-    return true;
-  }
-  return false;
-}
-
 std::int64_t clamp_count(std::int64_t v) {
   return v < 0 ? 0 : (v > kMaxTokenCount ? kMaxTokenCount : v);
-}
-
-api::Usage parse_usage(const json& u) {
-  api::Usage usage;
-  usage.reported = true;
-  std::int64_t v = 0;
-  if (int_member(u, "prompt_tokens", v)) usage.prompt_tokens = clamp_count(v);
-  if (int_member(u, "completion_tokens", v)) usage.completion_tokens = clamp_count(v);
-  if (const json* d = member(u, "prompt_tokens_details"); d && int_member(*d, "cached_tokens", v))
-    usage.cached_tokens = clamp_count(v);
-  return usage;
 }
 
 api::Error malformed(std::string_view what) {
@@ -103,29 +71,6 @@ api::Error malformed(std::string_view what) {
   return e;
 }
 
-// The error an upstream `error` member describes (object or bare string).
-api::Error error_from_json(const json& e, std::string_view secret) {
-  if (e.is_string())
-    return error_from_object(scrub_message(e.get_ref<const std::string&>(), secret), "", "");
-  std::string code;
-  if (const json* c = member(e, "code"); c) {
-    if (c->is_string())
-      code = c->get<std::string>();
-    else if (c->is_number_integer())
-      code = std::to_string(c->get<std::int64_t>());
-  }
-  return error_from_object(scrub_message(string_member(e, "message"), secret),
-                           string_member(e, "type"), code);
-}
-
-// Index of a choice or tool call: the `index` member, else the position. -1 when out of range.
-int index_of(const json& obj, std::size_t position, int limit) {
-  std::int64_t idx = static_cast<std::int64_t>(position);
-  if (const json* v = member(obj, "index"); v && !v->is_null() && !int_member(obj, "index", idx))
-    return -1;
-  return idx >= 0 && idx < limit ? static_cast<int>(idx) : -1;
-}
-
 api::Event make_event(api::Event::Type type, int choice) {
   api::Event ev;
   ev.type = type;
@@ -133,7 +78,93 @@ api::Event make_event(api::Event::Type type, int choice) {
   return ev;
 }
 
-void append_start(const json& j, std::vector<api::Event>& out) {
+// --- the hot path: upstream responses and stream chunks, read with simdjson -----------------
+// nlohmann's DOM parse cost ~130 instructions per byte of a completion (callgrind: a third of the
+// gateway's per-request work); simdjson reads the same bytes ~10x faster. Strings and elements
+// point into the thread's parser: valid until the next parse on this thread.
+namespace sj {
+
+using simdjson::dom::array;
+using simdjson::dom::element;
+using simdjson::dom::object;
+
+bool parse(std::string_view text, element& out) {
+  thread_local simdjson::dom::parser parser;
+  thread_local std::string padded;
+  if (padded.size() < text.size() + simdjson::SIMDJSON_PADDING)
+    padded.resize(text.size() + simdjson::SIMDJSON_PADDING);
+  std::memcpy(padded.data(), text.data(), text.size());
+  return parser.parse(padded.data(), text.size(), /*realloc_if_needed=*/false).get(out) ==
+         simdjson::SUCCESS;
+}
+
+bool member(element obj, std::string_view key, element& out) {
+  object o;
+  if (obj.get_object().get(o) != simdjson::SUCCESS) return false;
+  return o.at_key(key).get(out) == simdjson::SUCCESS;
+}
+
+std::string_view string_member(element obj, std::string_view key) {
+  element v;
+  std::string_view s;
+  if (!member(obj, key, v) || v.get_string().get(s) != simdjson::SUCCESS) return {};
+  return s;
+}
+
+// An integer (floats with an integral value accepted: some servers emit 12.0).
+bool int_value(element v, std::int64_t& out) {
+  if (std::uint64_t u; v.is_uint64() && v.get_uint64().get(u) == simdjson::SUCCESS) {
+    out = u > static_cast<std::uint64_t>(kMaxTokenCount) ? kMaxTokenCount
+                                                         : static_cast<std::int64_t>(u);
+    return true;
+  }
+  if (v.is_int64()) return v.get_int64().get(out) == simdjson::SUCCESS;
+  if (double d; v.is_double() && v.get_double().get(d) == simdjson::SUCCESS) {
+    if (!(d >= -1e15 && d <= 1e15)) return false;  // also rejects NaN
+    out = static_cast<std::int64_t>(d);
+    return true;
+  }
+  return false;
+}
+
+bool int_member(element obj, std::string_view key, std::int64_t& out) {
+  element v;
+  return member(obj, key, v) && int_value(v, out);
+}
+
+api::Usage parse_usage(element u) {
+  api::Usage usage;
+  usage.reported = true;
+  std::int64_t v = 0;
+  if (int_member(u, "prompt_tokens", v)) usage.prompt_tokens = clamp_count(v);
+  if (int_member(u, "completion_tokens", v)) usage.completion_tokens = clamp_count(v);
+  if (element d; member(u, "prompt_tokens_details", d) && int_member(d, "cached_tokens", v))
+    usage.cached_tokens = clamp_count(v);
+  return usage;
+}
+
+api::Error error_from_json(element e, std::string_view secret) {
+  if (std::string_view text; e.get_string().get(text) == simdjson::SUCCESS)
+    return error_from_object(scrub_message(text, secret), "", "");
+  std::string code;
+  if (element c; member(e, "code", c)) {
+    std::int64_t n = 0;
+    if (std::string_view cs; c.get_string().get(cs) == simdjson::SUCCESS)
+      code = cs;
+    else if (c.is_int64() && c.get_int64().get(n) == simdjson::SUCCESS)
+      code = std::to_string(n);
+  }
+  return error_from_object(scrub_message(string_member(e, "message"), secret),
+                           string_member(e, "type"), code);
+}
+
+int index_of(element obj, std::size_t position, int limit) {
+  std::int64_t idx = static_cast<std::int64_t>(position);
+  if (element v; member(obj, "index", v) && !v.is_null() && !int_value(v, idx)) return -1;
+  return idx >= 0 && idx < limit ? static_cast<int>(idx) : -1;
+}
+
+void append_start(element j, std::vector<api::Event>& out) {
   api::Event ev = make_event(api::Event::Type::start, 0);
   ev.text = string_member(j, "id");
   ev.model = string_member(j, "model");
@@ -142,19 +173,58 @@ void append_start(const json& j, std::vector<api::Event>& out) {
   out.push_back(std::move(ev));
 }
 
-// reasoning_content (DeepSeek, vLLM) or reasoning (OpenRouter, Groq).
-std::string_view reasoning_of(const json& msg) {
+std::string_view reasoning_of(element msg) {
   auto r = string_member(msg, "reasoning_content");
   return r.empty() ? string_member(msg, "reasoning") : r;
 }
 
-// A tool call's `arguments`: a JSON text; a few servers send an object instead.
-std::string arguments_of(const json& fn) {
-  const json* a = member(fn, "arguments");
-  if (!a || a->is_null()) return {};
-  if (a->is_string()) return a->get<std::string>();
-  return a->dump(-1, ' ', false, json::error_handler_t::replace);
+std::string arguments_of(element fn) {
+  element a;
+  if (!member(fn, "arguments", a) || a.is_null()) return {};
+  if (std::string_view text; a.get_string().get(text) == simdjson::SUCCESS)
+    return std::string(text);
+  return simdjson::minify(a);
 }
+
+bool has_error(element j, element& e) { return member(j, "error", e) && !e.is_null(); }
+
+// The events of one choice's message (whole response) or delta (stream chunk). Returns false on
+// an invalid tool call.
+bool append_message(element msg, int idx, bool skip_empty_content, std::vector<api::Event>& out) {
+  if (auto r = reasoning_of(msg); !r.empty()) {
+    auto ev = make_event(api::Event::Type::reasoning, idx);
+    ev.text = r;
+    out.push_back(std::move(ev));
+  }
+  if (element content; member(msg, "content", content)) {
+    std::string_view text;
+    if (content.get_string().get(text) == simdjson::SUCCESS &&
+        !(skip_empty_content && text.empty())) {
+      auto ev = make_event(api::Event::Type::text, idx);
+      ev.text = text;
+      out.push_back(std::move(ev));
+    }
+  }
+  array calls;
+  if (element c; member(msg, "tool_calls", c) && c.get_array().get(calls) == simdjson::SUCCESS) {
+    std::size_t k = 0;
+    for (element tc : calls) {
+      const int tidx = index_of(tc, k++, kMaxToolCalls);
+      if (!tc.is_object() || tidx < 0) return false;
+      auto ev = make_event(api::Event::Type::tool_call, idx);
+      ev.tool_call.index = tidx;
+      ev.tool_call.id = string_member(tc, "id");
+      if (element fn; member(tc, "function", fn) && fn.is_object()) {
+        ev.tool_call.name = string_member(fn, "name");
+        ev.tool_call.arguments = arguments_of(fn);
+      }
+      out.push_back(std::move(ev));
+    }
+  }
+  return true;
+}
+
+}  // namespace sj
 
 }  // namespace
 
@@ -244,67 +314,43 @@ void request_headers(const config::ProviderConfig& provider, bool stream,
 
 bool decode_completion(std::string_view body, std::vector<api::Event>& out, api::Error& err,
                        std::string_view secret) {
-  const json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) {
+  sj::element j;
+  if (!sj::parse(body, j) || !j.is_object()) {
     err = malformed("upstream returned malformed JSON");
     return false;
   }
-  if (const json* e = member(j, "error"); e && !e->is_null()) {
-    err = error_from_json(*e, secret);
+  if (sj::element e; sj::has_error(j, e)) {
+    err = sj::error_from_json(e, secret);
     return false;
   }
-  const json* choices = member(j, "choices");
-  if (!choices || !choices->is_array()) {
+  sj::array choices;
+  if (sj::element c; !sj::member(j, "choices", c) || c.get_array().get(choices)) {
     err = malformed("upstream response has no choices");
     return false;
   }
-  append_start(j, out);
-  for (std::size_t pos = 0; pos < choices->size(); ++pos) {
-    const json& c = (*choices)[pos];
-    const int idx = index_of(c, pos, kMaxChoices);
+  sj::append_start(j, out);
+  std::size_t pos = 0;
+  for (sj::element c : choices) {
+    const int idx = sj::index_of(c, pos++, kMaxChoices);
     if (!c.is_object() || idx < 0) {
       err = malformed("upstream response has an invalid choice");
       return false;
     }
-    if (const json* msg = member(c, "message"); msg && msg->is_object()) {
-      if (auto r = reasoning_of(*msg); !r.empty()) {
-        auto ev = make_event(api::Event::Type::reasoning, idx);
-        ev.text = r;
-        out.push_back(std::move(ev));
-      }
-      if (const json* content = member(*msg, "content"); content && content->is_string()) {
-        auto ev = make_event(api::Event::Type::text, idx);
-        ev.text = content->get<std::string>();
-        out.push_back(std::move(ev));
-      }
-      if (const json* calls = member(*msg, "tool_calls"); calls && calls->is_array()) {
-        for (std::size_t k = 0; k < calls->size(); ++k) {
-          const json& tc = (*calls)[k];
-          const int tidx = index_of(tc, k, kMaxToolCalls);
-          if (!tc.is_object() || tidx < 0) {
-            err = malformed("upstream response has an invalid tool call");
-            return false;
-          }
-          auto ev = make_event(api::Event::Type::tool_call, idx);
-          ev.tool_call.index = tidx;
-          ev.tool_call.id = string_member(tc, "id");
-          if (const json* fn = member(tc, "function"); fn && fn->is_object()) {
-            ev.tool_call.name = string_member(*fn, "name");
-            ev.tool_call.arguments = arguments_of(*fn);
-          }
-          out.push_back(std::move(ev));
-        }
+    if (sj::element msg; sj::member(c, "message", msg) && msg.is_object()) {
+      if (!sj::append_message(msg, idx, /*skip_empty_content=*/false, out)) {
+        err = malformed("upstream response has an invalid tool call");
+        return false;
       }
     }
-    if (auto reason = string_member(c, "finish_reason"); !reason.empty()) {
+    if (auto reason = sj::string_member(c, "finish_reason"); !reason.empty()) {
       auto ev = make_event(api::Event::Type::finish, idx);
       ev.finish = api::finish_reason_from_openai(reason);
       out.push_back(std::move(ev));
     }
   }
-  if (const json* u = member(j, "usage"); u && u->is_object()) {
+  if (sj::element u; sj::member(j, "usage", u) && u.is_object()) {
     auto ev = make_event(api::Event::Type::usage, 0);
-    ev.usage = parse_usage(*u);
+    ev.usage = sj::parse_usage(u);
     out.push_back(std::move(ev));
   }
   return true;
@@ -328,54 +374,30 @@ ChunkDecoder::Status ChunkDecoder::decode(std::string_view data, std::vector<api
     flush(out);
     return Status::done;
   }
-  const json j = json::parse(data, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object())
+  sj::element j;
+  if (!sj::parse(data, j) || !j.is_object())
     return fail(malformed("upstream sent a malformed stream chunk"));
-  if (const json* e = member(j, "error"); e && !e->is_null())
-    return fail(error_from_json(*e, secret_));
-  if (event_type == "error") return fail(error_from_json(j, secret_));
+  if (sj::element e; sj::has_error(j, e)) return fail(sj::error_from_json(e, secret_));
+  if (event_type == "error") return fail(sj::error_from_json(j, secret_));
 
-  const json* choices = member(j, "choices");
-  if (choices && !choices->is_array() && !choices->is_null())
+  sj::element choices;
+  const bool has_choices = sj::member(j, "choices", choices) && !choices.is_null();
+  if (has_choices && !choices.is_array())
     return fail(malformed("upstream sent a malformed stream chunk"));
   if (!started_) {
     started_ = true;
-    append_start(j, out);
+    sj::append_start(j, out);
   }
-  if (choices && choices->is_array()) {
-    for (std::size_t pos = 0; pos < choices->size(); ++pos) {
-      const json& c = (*choices)[pos];
-      const int idx = index_of(c, pos, kMaxChoices);
+  if (has_choices) {
+    std::size_t pos = 0;
+    for (sj::element c : sj::array(choices)) {
+      const int idx = sj::index_of(c, pos++, kMaxChoices);
       if (!c.is_object() || idx < 0) return fail(malformed("upstream sent an invalid choice"));
-      if (const json* delta = member(c, "delta"); delta && delta->is_object()) {
-        if (auto r = reasoning_of(*delta); !r.empty()) {
-          auto ev = make_event(api::Event::Type::reasoning, idx);
-          ev.text = r;
-          out.push_back(std::move(ev));
-        }
-        if (auto content = string_member(*delta, "content"); !content.empty()) {
-          auto ev = make_event(api::Event::Type::text, idx);
-          ev.text = content;
-          out.push_back(std::move(ev));
-        }
-        if (const json* calls = member(*delta, "tool_calls"); calls && calls->is_array()) {
-          for (std::size_t k = 0; k < calls->size(); ++k) {
-            const json& tc = (*calls)[k];
-            const int tidx = index_of(tc, k, kMaxToolCalls);
-            if (!tc.is_object() || tidx < 0)
-              return fail(malformed("upstream sent an invalid tool call"));
-            auto ev = make_event(api::Event::Type::tool_call, idx);
-            ev.tool_call.index = tidx;
-            ev.tool_call.id = string_member(tc, "id");
-            if (const json* fn = member(tc, "function"); fn && fn->is_object()) {
-              ev.tool_call.name = string_member(*fn, "name");
-              ev.tool_call.arguments = arguments_of(*fn);
-            }
-            out.push_back(std::move(ev));
-          }
-        }
+      if (sj::element delta; sj::member(c, "delta", delta) && delta.is_object()) {
+        if (!sj::append_message(delta, idx, /*skip_empty_content=*/true, out))
+          return fail(malformed("upstream sent an invalid tool call"));
       }
-      if (auto reason = string_member(c, "finish_reason"); !reason.empty()) {
+      if (auto reason = sj::string_member(c, "finish_reason"); !reason.empty()) {
         saw_finish_ = true;
         auto ev = make_event(api::Event::Type::finish, idx);
         ev.finish = api::finish_reason_from_openai(reason);
@@ -383,8 +405,8 @@ ChunkDecoder::Status ChunkDecoder::decode(std::string_view data, std::vector<api
       }
     }
   }
-  if (const json* u = member(j, "usage"); u && u->is_object()) {
-    usage_ = parse_usage(*u);
+  if (sj::element u; sj::member(j, "usage", u) && u.is_object()) {
+    usage_ = sj::parse_usage(u);
     usage_pending_ = true;
   }
   return Status::ok;

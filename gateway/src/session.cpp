@@ -7,7 +7,9 @@
 #include <string_view>
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -165,7 +167,9 @@ class Session {
 
   awaitable<Outcome> run_attempts(const policy::RoutePlan& plan, const api::ChatRequest& req,
                                   adapters::CallContext& ctx, api::EventSink& sink);
-  awaitable<void> watch_client();
+  enum class RaceEnd { done, client_gone, timed_out };
+  awaitable<RaceEnd> run_guarded(const policy::RoutePlan& plan, const api::ChatRequest& req,
+                                 adapters::CallContext& ctx, api::EventSink& sink, Outcome& out);
 
   class JsonSink;
   class SseSink;
@@ -503,7 +507,7 @@ awaitable<Outcome> Session<Stream>::run_attempts(const policy::RoutePlan& plan,
                                                  const api::ChatRequest& req,
                                                  adapters::CallContext& ctx, api::EventSink& sink) {
   Outcome o;
-  // Exceptions must not escape: the `||` race below waits for a *successful* completion.
+  // Exceptions must not escape: cancellation (client gone, deadline) arrives as one.
   try {
     for (const auto& c : *plan.candidates) {
       auto* adapter = services_.adapter_for(c.provider);
@@ -536,30 +540,58 @@ awaitable<Outcome> Session<Stream>::run_attempts(const policy::RoutePlan& plan,
   co_return o;
 }
 
-// Completes only when the client has gone away (EOF or error on its socket), so the `||` race
-// cancels the upstream call. Pipelined bytes from the client are left for the next request.
+// Runs the attempts while watching the client's socket and the request deadline. Either one
+// cancels the attempts (terminal cancellation reaches the adapter's pending upstream operation,
+// which then drops its connection). The watchers are plain completion handlers sharing one small
+// state, not coroutines: no exception is thrown on the common path where the attempts finish
+// first (the awaitable_operators `||` race threw and rethrew three times per request).
 template <class Stream>
-awaitable<void> Session<Stream>::watch_client() {
-  auto [ec] = co_await socket().async_wait(tcp::socket::wait_read, kNoThrow);
-  if (!ec) {
-    beast::error_code aec;
-    const auto available = socket().available(aec);
-    if (!aec && available > 0) {
-      // Data, not a close: wait until cancelled.
-      asio::steady_timer forever(co_await asio::this_coro::executor,
-                                 asio::steady_timer::time_point::max());
-      co_await forever.async_wait(use_awaitable);
-    }
-  } else if (ec == asio::error::operation_aborted) {
-    // Cancelled because the request finished: not a client disconnect, so not a "success".
-    throw boost::system::system_error(ec);
-  }
+awaitable<typename Session<Stream>::RaceEnd> Session<Stream>::run_guarded(
+    const policy::RoutePlan& plan, const api::ChatRequest& req, adapters::CallContext& ctx,
+    api::EventSink& sink, Outcome& out) {
+  struct Race {
+    explicit Race(const asio::any_io_executor& ex, Clock::time_point deadline)
+        : timer(ex, deadline) {}
+    asio::steady_timer timer;
+    asio::cancellation_signal cancel_attempts;
+    asio::cancellation_signal cancel_watch;
+    RaceEnd end = RaceEnd::done;
+    bool finished = false;
+  };
+  const auto ex = co_await asio::this_coro::executor;
+  auto race = std::make_shared<Race>(ex, ctx.deadline);
+
+  race->timer.async_wait([race](const boost::system::error_code& ec) {
+    if (ec || race->finished || race->end != RaceEnd::done) return;
+    race->end = RaceEnd::timed_out;
+    race->cancel_attempts.emit(asio::cancellation_type::terminal);
+  });
+  // Readable means EOF/reset (client gone) or pipelined bytes of its next request; only the
+  // former cancels. After pipelined bytes the watch ends: a later close is noticed on write.
+  tcp::socket& sock = socket();
+  sock.async_wait(
+      tcp::socket::wait_read,
+      asio::bind_cancellation_slot(race->cancel_watch.slot(),
+                                   [race, &sock](const boost::system::error_code& ec) {
+                                     if (ec || race->finished || race->end != RaceEnd::done) return;
+                                     beast::error_code aec;
+                                     const auto available = sock.available(aec);
+                                     if (!aec && available > 0) return;
+                                     race->end = RaceEnd::client_gone;
+                                     race->cancel_attempts.emit(asio::cancellation_type::terminal);
+                                   }));
+
+  out = co_await asio::co_spawn(
+      ex, run_attempts(plan, req, ctx, sink),
+      asio::bind_cancellation_slot(race->cancel_attempts.slot(), use_awaitable));
+  race->finished = true;
+  race->timer.cancel();
+  race->cancel_watch.emit(asio::cancellation_type::terminal);
+  co_return race->end;
 }
 
 template <class Stream>
 awaitable<bool> Session<Stream>::handle_chat(Request& req, RequestInfo& ri) {
-  using namespace asio::experimental::awaitable_operators;
-
   const auto key = presented_key(req);
   auto who = key.empty() ? std::nullopt : services_.keys.authenticate(key);
   if (!who) {
@@ -588,7 +620,6 @@ awaitable<bool> Session<Stream>::handle_chat(Request& req, RequestInfo& ri) {
   ctx.http = &worker_.http();
   ctx.request_id = ri.id;
   ctx.deadline = ri.start + cfg_.request_timeout;
-  asio::steady_timer deadline(co_await asio::this_coro::executor, ctx.deadline);
 
   auto record = [&](const Outcome& o) {
     ri.rec.attempts = o.attempts;
@@ -599,19 +630,19 @@ awaitable<bool> Session<Stream>::handle_chat(Request& req, RequestInfo& ri) {
 
   if (!creq.stream) {
     JsonSink sink;
-    auto result = co_await (run_attempts(*plan, creq, ctx, sink) || watch_client() ||
-                            deadline.async_wait(use_awaitable));
-    if (result.index() == 1) {  // client gone: nothing to answer
+    Outcome o;
+    const RaceEnd end = co_await run_guarded(*plan, creq, ctx, sink, o);
+    if (end == RaceEnd::client_gone) {  // nothing to answer
+      record(o);
       ri.rec.status = 499;
       ri.error_class = "client_closed";
       co_return false;
     }
-    if (result.index() == 2) {
-      ri.rec.attempts = 1;
+    if (end == RaceEnd::timed_out) {
+      record(o);
       co_return co_await reply_error(
           ri, api::Error::make(api::ErrorKind::timeout, "The request timed out.", "", "timeout"));
     }
-    Outcome& o = std::get<0>(result);
     record(o);
     if (!o.ok) co_return co_await reply_error(ri, o.error);
     auto& resp = sink.response();
@@ -624,14 +655,16 @@ awaitable<bool> Session<Stream>::handle_chat(Request& req, RequestInfo& ri) {
   }
 
   SseSink sink(*this, ri, creq);
-  auto result = co_await (run_attempts(*plan, creq, ctx, sink) || watch_client() ||
-                          deadline.async_wait(use_awaitable));
-  if (result.index() == 1) {
+  Outcome o;
+  const RaceEnd end = co_await run_guarded(*plan, creq, ctx, sink, o);
+  if (end == RaceEnd::client_gone) {
+    record(o);
     ri.rec.status = sink.committed() ? 200 : 499;
     ri.error_class = "client_closed";
     co_return false;
   }
-  if (result.index() == 2) {
+  if (end == RaceEnd::timed_out) {
+    record(o);
     const auto timeout =
         api::Error::make(api::ErrorKind::timeout, "The request timed out.", "", "timeout");
     if (!sink.committed()) co_return co_await reply_error(ri, timeout);
@@ -641,7 +674,6 @@ awaitable<bool> Session<Stream>::handle_chat(Request& req, RequestInfo& ri) {
     co_await sink.finish(false);
     co_return false;
   }
-  Outcome& o = std::get<0>(result);
   record(o);
   if (!sink.committed()) {
     if (!o.ok) co_return co_await reply_error(ri, o.error);
