@@ -5,6 +5,7 @@
 #include <ctime>
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -21,6 +22,7 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "infergate/adapters/http_client.hpp"
+#include "infergate/api/anthropic.hpp"
 #include "infergate/api/openai.hpp"
 #include "server.hpp"
 
@@ -38,6 +40,55 @@ using Request = http::request<http::string_body>;
 constexpr auto kNoThrow = asio::as_tuple(use_awaitable);
 
 namespace openai = api::openai;
+namespace anthropic = api::anthropic;
+
+// The client-facing API a request arrived in: it decides how the request is parsed and how
+// answers, stream events and errors are written. Routing, adapters and limits are shared.
+enum class Dialect : std::uint8_t { openai, anthropic };
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Canonical events to the client's stream format.
+class DialectStreamWriter {
+ public:
+  DialectStreamWriter(Dialect d, const api::ChatRequest& req, const std::string& request_id)
+      : writer_(make(d, req, request_id)) {}
+
+  void append(const api::Event& ev, std::string& out) {
+    std::visit([&](auto& w) { w.append(ev, out); }, writer_);
+  }
+  void append_done(std::string& out) {
+    std::visit([&](auto& w) { w.append_done(out); }, writer_);
+  }
+  void append_error(const api::Error& err, std::string& out) {
+    std::visit([&](auto& w) { w.append_error(err, out); }, writer_);
+  }
+
+ private:
+  using Variant = std::variant<openai::StreamWriter, anthropic::StreamWriter>;
+  static Variant make(Dialect d, const api::ChatRequest& req, const std::string& request_id) {
+    if (d == Dialect::anthropic)
+      return Variant(std::in_place_index<1>, req.model, "msg_" + request_id);
+    return Variant(std::in_place_index<0>, req.model, "chatcmpl-" + request_id, unix_now(),
+                   req.include_usage);
+  }
+  Variant writer_;
+};
+
+// "x-infergate-dropped-params: a, b\r\n" when the adapter dropped request fields.
+void append_dropped_header(std::string& out, const std::vector<std::string>& dropped) {
+  if (dropped.empty()) return;
+  out += "x-infergate-dropped-params: ";
+  for (std::size_t i = 0; i < dropped.size() && i < 64; ++i) {
+    if (i) out += ", ";
+    out += dropped[i];
+  }
+  out += "\r\n";
+}
 
 // RFC 9110 Date, formatted at most once a second per thread.
 std::string_view http_date() {
@@ -125,6 +176,7 @@ struct RequestInfo {
   AccessRecord rec;
   std::string model;  // copies that outlive the parsed body, for the log
   std::string error_class;
+  Dialect dialect = Dialect::openai;
 };
 
 // How the attempts ended, seen from the handler.
@@ -204,15 +256,9 @@ class Session<Stream>::JsonSink final : public api::EventSink {
 template <class Stream>
 class Session<Stream>::SseSink final : public api::EventSink {
  public:
-  SseSink(Session& s, RequestInfo& ri, const api::ChatRequest& req)
-      : s_(s),
-        ri_(ri),
-        chunked_(ri.version >= 11),
-        writer_(req.model, "chatcmpl-" + ri.id,
-                std::chrono::duration_cast<std::chrono::seconds>(
-                    std::chrono::system_clock::now().time_since_epoch())
-                    .count(),
-                req.include_usage) {}
+  SseSink(Session& s, RequestInfo& ri, const api::ChatRequest& req,
+          const adapters::CallContext& ctx)
+      : s_(s), ri_(ri), ctx_(ctx), chunked_(ri.version >= 11), writer_(ri.dialect, req, ri.id) {}
 
   awaitable<bool> on_event(api::Event ev) override {
     if (failed_) co_return false;
@@ -248,8 +294,9 @@ class Session<Stream>::SseSink final : public api::EventSink {
     frame_.clear();
     if (!committed_) {
       committed_ = true;
-      s_.append_head(frame_, 200, "text/event-stream", 0, ri_,
-                     "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n", chunked_);
+      std::string extra = "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n";
+      append_dropped_header(extra, ctx_.dropped_params);
+      s_.append_head(frame_, 200, "text/event-stream", 0, ri_, extra, chunked_);
     }
     if (chunked_) {
       if (!data.empty()) {
@@ -270,8 +317,9 @@ class Session<Stream>::SseSink final : public api::EventSink {
 
   Session& s_;
   RequestInfo& ri_;
+  const adapters::CallContext& ctx_;
   bool chunked_;
-  openai::StreamWriter writer_;
+  DialectStreamWriter writer_;
   std::string payload_;
   std::string frame_;
   bool committed_ = false;
@@ -343,7 +391,10 @@ awaitable<bool> Session<Stream>::reply_error(RequestInfo& ri, const api::Error& 
   if (ri.error_class.empty()) ri.error_class = std::string(api::openai_type(err.kind));
   api::Error shown = err;
   if (err.status == 405) shown.code.clear();
-  co_return co_await reply(ri, static_cast<unsigned>(err.status), openai::error_body(shown), extra);
+  // A named body: GCC 12 destroys a conditional's temporary twice inside a co_await expression.
+  const std::string body =
+      ri.dialect == Dialect::anthropic ? anthropic::error_body(shown) : openai::error_body(shown);
+  co_return co_await reply(ri, static_cast<unsigned>(err.status), body, extra);
 }
 
 template <class Stream>
@@ -441,6 +492,13 @@ awaitable<bool> Session<Stream>::dispatch(Request& req, RequestInfo& ri) {
     return err;
   };
 
+  if (path == "/v1/messages" || path.starts_with("/v1/messages/")) {
+    ri.dialect = Dialect::anthropic;
+    if (path == "/v1/messages") {
+      if (method != http::verb::post) co_return co_await reply_error(ri, wrong_method("POST"));
+      co_return co_await handle_chat(req, ri);
+    }
+  }
   if (path == "/v1/chat/completions") {
     if (method != http::verb::post) co_return co_await reply_error(ri, wrong_method("POST"));
     co_return co_await handle_chat(req, ri);
@@ -607,7 +665,10 @@ awaitable<bool> Session<Stream>::handle_chat(Request& req, RequestInfo& ri) {
 
   api::ChatRequest creq;
   api::Error err;
-  if (!openai::parse_chat_request(req.body(), creq, err)) co_return co_await reply_error(ri, err);
+  const bool parsed = ri.dialect == Dialect::anthropic
+                          ? anthropic::parse_messages_request(req.body(), creq, err)
+                          : openai::parse_chat_request(req.body(), creq, err);
+  if (!parsed) co_return co_await reply_error(ri, err);
   ri.model = creq.model.substr(0, 256);
   ri.rec.stream = creq.stream;
   if (auto it = req.find("x-hf-bill-to"); it != req.end())
@@ -646,15 +707,21 @@ awaitable<bool> Session<Stream>::handle_chat(Request& req, RequestInfo& ri) {
     record(o);
     if (!o.ok) co_return co_await reply_error(ri, o.error);
     auto& resp = sink.response();
-    if (resp.id.empty()) resp.id = "chatcmpl-" + ri.id;
-    if (resp.created == 0)
-      resp.created = std::chrono::duration_cast<std::chrono::seconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
-    co_return co_await reply(ri, 200, openai::render_response(resp, creq.model));
+    if (resp.created == 0) resp.created = unix_now();
+    std::string extra;
+    append_dropped_header(extra, ctx.dropped_params);
+    std::string body;
+    if (ri.dialect == Dialect::anthropic) {
+      if (resp.id.empty()) resp.id = "msg_" + ri.id;
+      body = anthropic::render_response(resp, creq.model);
+    } else {
+      if (resp.id.empty()) resp.id = "chatcmpl-" + ri.id;
+      body = openai::render_response(resp, creq.model);
+    }
+    co_return co_await reply(ri, 200, body, extra);
   }
 
-  SseSink sink(*this, ri, creq);
+  SseSink sink(*this, ri, creq, ctx);
   Outcome o;
   const RaceEnd end = co_await run_guarded(*plan, creq, ctx, sink, o);
   if (end == RaceEnd::client_gone) {
