@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "detail.hpp"
+#include "infergate/config/presets.hpp"
 
 namespace infergate::config {
 
@@ -42,11 +43,30 @@ constexpr std::size_t kMaxIdLength = 64;       // provider names, key ids, org n
 constexpr std::size_t kMaxModelName = 256;
 constexpr Millis kMaxDuration{24LL * 3600 * 1000};
 
-constexpr std::string_view kProviderTypes[] = {"openai", "local"};
+constexpr std::string_view kProviderTypes[] = {"openai", "anthropic", "gemini", "bedrock", "local"};
+constexpr std::string_view kProviderTypesText = "openai, anthropic, gemini, bedrock, local";
 
 // Keys of a provider that only the network adapters use, and those only `local` uses.
 constexpr std::string_view kRemoteOnlyKeys[] = {
-    "base_url", "api_key", "headers", "tls_verify", "ca_file", "max_connections", "timeouts"};
+    "base_url", "api_key",         "headers",  "tls_verify",
+    "ca_file",  "max_connections", "timeouts", "drop_unsupported_params",
+    "preset"};
+
+// base_url of the native wire formats when none is given; "{region}" is aws.region.
+std::string_view default_base_url(std::string_view type) {
+  if (type == "anthropic") return "https://api.anthropic.com/v1";
+  if (type == "gemini") return "https://generativelanguage.googleapis.com/v1beta";
+  if (type == "bedrock") return "https://bedrock-runtime.{region}.amazonaws.com";
+  return {};
+}
+
+// AWS region names (us-east-1, eu-central-2, us-gov-west-1): they become part of a host name.
+bool valid_aws_region(std::string_view s) {
+  if (s.size() < 3 || s.size() > 32 || s.front() == '-' || s.back() == '-') return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  });
+}
 
 // Headers the upstream client owns: setting them from YAML would break framing or routing.
 constexpr std::string_view kReservedHeaders[] = {
@@ -305,6 +325,13 @@ class Loader {
   void parse_provider(const YAML::Node& node, const std::string& path, ProviderConfig& p);
   void parse_headers(const YAML::Node& node, const std::string& path, ProviderConfig& p);
   void parse_local(const YAML::Node& node, const std::string& path, LocalEngineOptions& out);
+  void parse_aws(const YAML::Node& node, const std::string& path, AwsOptions& out);
+  // A secret: empty, or from ${ENV} (an inline value is an error suggesting ${env_hint}).
+  bool read_secret(const Section& s, std::string_view key, std::string& out,
+                   const std::string& env_hint);
+  // The API key of a preset that names an environment variable, when the provider gives none.
+  void read_preset_key(const Section& s, const ProviderPreset& preset, std::string& out);
+  static bool has_authorization_header(const Section& s);
   void parse_orgs(const Section& root, std::vector<OrgConfig>& out);
   void parse_models(const Section& root, std::vector<ModelConfig>& out);
   void parse_keys(const Section& root, std::vector<KeyConfig>& out);
@@ -663,7 +690,7 @@ void Loader::parse_providers(const Section& root, std::vector<ProviderConfig>& o
 void Loader::parse_provider(const YAML::Node& node, const std::string& path, ProviderConfig& p) {
   Section s(*this, node, path,
             {"name", "type", "base_url", "api_key", "headers", "tls_verify", "ca_file",
-             "max_connections", "timeouts", "local"},
+             "max_connections", "timeouts", "local", "aws", "drop_unsupported_params", "preset"},
             /*null_ok=*/false);
   p.line = pos_of(node.Mark()).line;
   if (!s.ok()) {
@@ -684,16 +711,41 @@ void Loader::parse_provider(const YAML::Node& node, const std::string& path, Pro
     providers_complete_ = false;
   }
 
+  const ProviderPreset* preset = nullptr;
+  if (const YAML::Node* n = s.find("preset")) {
+    if (!read_string(s, "preset", p.preset)) return;
+    preset = find_preset(p.preset);
+    if (!preset) {
+      std::string msg;
+      if (!provider_presets_error().empty()) {
+        msg = provider_presets_error();
+      } else {
+        std::vector<std::string_view> names;
+        for (const auto& known : provider_presets()) names.push_back(known.name);
+        msg = "unknown preset '" + printable(p.preset) + "'" + detail::suggest(p.preset, names) +
+              "; the presets are listed in docs/PROVIDERS.md";
+      }
+      error(*n, s.path("preset"), std::move(msg));
+      return;
+    }
+    p.type = preset->type;
+  }
+
   if (s.find("type")) {
     if (!read_string(s, "type", p.type)) return;
     if (!contains(kProviderTypes, p.type)) {
-      std::string msg = "unknown provider type '" + printable(p.type) + "'; known: openai, local";
+      std::string msg = "unknown provider type '" + printable(p.type) + "'; known: ";
+      msg += kProviderTypesText;
       msg += detail::suggest(p.type, kProviderTypes);
       error(*s.find("type"), s.path("type"), std::move(msg));
       return;
     }
   }
 
+  if (p.type != "bedrock") {
+    if (const YAML::Node* kn = s.key_node("aws"))
+      error(*kn, s.path("aws"), "applies only to providers of type bedrock");
+  }
   if (p.type == "local") {
     for (std::string_view k : kRemoteOnlyKeys) {
       if (const YAML::Node* kn = s.key_node(k))
@@ -704,10 +756,21 @@ void Loader::parse_provider(const YAML::Node& node, const std::string& path, Pro
     return;
   }
 
-  // type openai: a network upstream.
+  // A network upstream.
   if (const YAML::Node* kn = s.key_node("local"))
     error(*kn, s.path("local"), "applies only to providers of type local");
-  if (require(s, "base_url", "type openai needs the upstream's URL")) {
+  if (p.type == "bedrock") {
+    if (require(s, "aws", "type bedrock signs requests with AWS credentials")) {
+      p.aws.emplace();
+      parse_aws(*s.find("aws"), s.path("aws"), *p.aws);
+    }
+    if (const YAML::Node* kn = s.key_node("api_key")) {
+      error(*kn, s.path("api_key"),
+            "does not apply to providers of type bedrock (requests are signed with the aws "
+            "credentials)");
+    }
+  }
+  if (s.find("base_url")) {
     std::string url;
     if (read_string(s, "base_url", url)) {
       std::string why;
@@ -717,21 +780,55 @@ void Loader::parse_provider(const YAML::Node& node, const std::string& path, Pro
         error(*s.find("base_url"), s.path("base_url"), "invalid URL: " + why);
       }
     }
+  } else if (preset && preset->self_hosted) {
+    require(s, "base_url",
+            "preset " + preset->name + " is a self-hosted server: give its URL, e.g. base_url: " +
+                preset->example_base_url);
+  } else if (const std::string_view def = preset && preset->type == p.type
+                                              ? std::string_view(preset->base_url)
+                                              : default_base_url(p.type);
+             !def.empty()) {
+    // A preset's URL serves its own wire format; with another type the type's default applies.
+    std::string url(def);
+    if (const auto at = url.find("{region}"); at != std::string::npos) {
+      // Without a valid region the aws section already carries the error.
+      if (p.aws && valid_aws_region(p.aws->region)) {
+        url.replace(at, 8, p.aws->region);
+      } else {
+        url.clear();
+      }
+    }
+    if (!url.empty()) p.base_url = parse_base_url(url)->normalized;
+  } else {
+    require(s, "base_url", "type " + p.type + " needs the upstream's URL");
   }
-  if (const YAML::Node* n = s.find("api_key")) {
-    bool from_env = false;
-    if (read_string(s, "api_key", p.api_key, kMaxHeaderValue, &from_env) && !from_env &&
-        !p.api_key.empty()) {
-      error(*n, s.path("api_key"),
-            "secrets must come from the environment, e.g. api_key: ${" + env_name_for(p.name) +
-                "_API_KEY} (inline keys end up in version control)");
-      p.api_key.clear();
+  if (p.type != "bedrock") {
+    const std::string hint = preset && !preset->api_key_env.empty()
+                                 ? preset->api_key_env
+                                 : env_name_for(p.name) + "_API_KEY";
+    if (s.find("api_key")) {
+      read_secret(s, "api_key", p.api_key, hint);
+    } else if (preset && !preset->api_key_env.empty() && !has_authorization_header(s)) {
+      read_preset_key(s, *preset, p.api_key);
     }
   }
   if (const YAML::Node* n = s.find("headers")) parse_headers(*n, s.path("headers"), p);
+  if (preset) {
+    // The preset's default headers, unless the provider sets the same name itself.
+    std::vector<std::pair<std::string, std::string>> merged;
+    for (const auto& [name, value] : preset->headers) {
+      const bool overridden = std::any_of(p.headers.begin(), p.headers.end(), [&](const auto& h) {
+        return lowered(h.first) == lowered(name);
+      });
+      if (!overridden) merged.emplace_back(name, value);
+    }
+    merged.insert(merged.end(), p.headers.begin(), p.headers.end());
+    p.headers = std::move(merged);
+  }
   read_bool(s, "tls_verify", p.tls_verify);
   read_input_file(s, "ca_file", p.ca_file);
   read_int(s, "max_connections", 1, 65536, p.max_connections);
+  read_bool(s, "drop_unsupported_params", p.drop_unsupported_params);
   if (const YAML::Node* n = s.find("timeouts")) {
     Section t(*this, *n, s.path("timeouts"), {"connect", "first_byte", "idle", "total"});
     if (t.ok()) {
@@ -739,6 +836,87 @@ void Loader::parse_provider(const YAML::Node& node, const std::string& path, Pro
       read_duration(t, "first_byte", Millis(1), kMaxDuration, p.first_byte_timeout);
       read_duration(t, "idle", Millis(1), kMaxDuration, p.idle_timeout);
       read_duration(t, "total", Millis(1), kMaxDuration, p.total_timeout);
+    }
+  }
+}
+
+bool Loader::read_secret(const Section& s, std::string_view key, std::string& out,
+                         const std::string& env_hint) {
+  const YAML::Node* n = s.find(key);
+  if (!n) return false;
+  bool from_env = false;
+  if (!read_string(s, key, out, kMaxHeaderValue, &from_env)) return false;
+  if (!from_env && !out.empty()) {
+    error(*n, s.path(key),
+          "secrets must come from the environment, e.g. " + std::string(key) + ": ${" + env_hint +
+              "} (inline keys end up in version control)");
+    out.clear();
+    return false;
+  }
+  return true;
+}
+
+bool Loader::has_authorization_header(const Section& s) {
+  const YAML::Node* h = s.find("headers");
+  if (!h || !h->IsMap()) return false;
+  for (auto it = h->begin(); it != h->end(); ++it) {
+    if (it->first.IsScalar() && lowered(it->first.Scalar()) == "authorization") return true;
+  }
+  return false;
+}
+
+void Loader::read_preset_key(const Section& s, const ProviderPreset& preset, std::string& out) {
+  const std::string& var = preset.api_key_env;
+  const YAML::Node& at = *s.key_node("preset");
+  const std::string key = s.path("api_key");
+  const std::optional<std::string> value = env_(var);
+  if (!value || value->empty()) {
+    error(at, key,
+          "preset " + preset.name + " reads the API key from the environment variable " + var +
+              ", which is " + (value ? "empty" : "not set") + "; set " + var +
+              ", or give api_key: ${OTHER_VARIABLE} (api_key: \"\" for no key)");
+    return;
+  }
+  // Never quoted: it is a secret.
+  if (value->size() > kMaxHeaderValue || has_control(*value)) {
+    error(at, key,
+          "the environment variable " + var +
+              " is too long or contains a line break or control character");
+    return;
+  }
+  out = *value;
+}
+
+void Loader::parse_aws(const YAML::Node& node, const std::string& path, AwsOptions& out) {
+  Section s(*this, node, path,
+            {"region", "access_key_id", "secret_access_key", "session_token", "service"},
+            /*null_ok=*/false);
+  if (!s.ok()) return;
+  if (require(s, "region", "e.g. us-east-1") && read_string(s, "region", out.region) &&
+      !valid_aws_region(out.region)) {
+    error(*s.find("region"), s.path("region"),
+          "expected an AWS region such as us-east-1 (lowercase letters, digits, '-'), got '" +
+              printable(out.region) + "'");
+    out.region.clear();
+  }
+  if (require(s, "access_key_id", "e.g. access_key_id: ${AWS_ACCESS_KEY_ID}") &&
+      read_secret(s, "access_key_id", out.access_key_id, "AWS_ACCESS_KEY_ID") &&
+      out.access_key_id.empty()) {
+    error(*s.find("access_key_id"), s.path("access_key_id"), "must not be empty");
+  }
+  if (require(s, "secret_access_key", "e.g. secret_access_key: ${AWS_SECRET_ACCESS_KEY}") &&
+      read_secret(s, "secret_access_key", out.secret_access_key, "AWS_SECRET_ACCESS_KEY") &&
+      out.secret_access_key.empty()) {
+    error(*s.find("secret_access_key"), s.path("secret_access_key"), "must not be empty");
+  }
+  read_secret(s, "session_token", out.session_token, "AWS_SESSION_TOKEN");
+  std::string service;
+  if (read_string(s, "service", service)) {
+    if (!valid_aws_region(service)) {  // same alphabet: lowercase letters, digits, '-'
+      error(*s.find("service"), s.path("service"),
+            "expected an AWS service name such as bedrock, got '" + printable(service) + "'");
+    } else {
+      out.service = std::move(service);
     }
   }
 }

@@ -7,10 +7,10 @@
 #include "infergate/config/config.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  // A fixed environment: two variables set, every other one missing.
+  // A fixed environment: a few variables set (one a preset's key variable), every other missing.
   static const infergate::config::EnvLookup env =
       [](const std::string& name) -> std::optional<std::string> {
-    if (name == "FUZZ_KEY") return std::string("sk-fuzz");
+    if (name == "FUZZ_KEY" || name == "TOGETHER_API_KEY") return std::string("sk-fuzz");
     if (name == "FUZZ_PORT") return std::string("8081");
     return std::nullopt;
   };

@@ -11,6 +11,7 @@
 #include <map>
 
 #include "infergate/config/config.hpp"
+#include "test_support.hpp"
 
 namespace infergate::config {
 namespace {
@@ -20,98 +21,7 @@ namespace fs = std::filesystem;
 constexpr const char* kHashA = "3b461a397265f41fa4714bdc3465400ee76f52f873dcc9d3bb41190b0ff56ab2";
 constexpr const char* kHashB = "bb26fdd579d58e70a78e42db46aae988f0cd1e9bd0b954d64586ccf2170467f4";
 
-EnvLookup env_of(std::map<std::string, std::string> vars) {
-  return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
-    auto it = vars.find(name);
-    if (it == vars.end()) return std::nullopt;
-    return it->second;
-  };
-}
-
-LoadResult load(const std::string& yaml, const EnvLookup& env = env_of({})) {
-  return load_string(yaml, "t.yaml", env);
-}
-
-std::string dump(const LoadResult& r) {
-  std::string out;
-  for (const auto& d : r.errors) out += "  " + format(d) + "\n";
-  return out.empty() ? "  (no errors)\n" : out;
-}
-
-struct At {
-  int line;
-  int column;
-};
-
-// 1-based line and column of the first occurrence of `token` in `text` (the position a
-// diagnostic about that value must carry).
-At at(const std::string& text, const std::string& token) {
-  const std::size_t p = text.find(token);
-  if (p == std::string::npos) return {-1, -1};
-  At a{1, 1};
-  for (std::size_t i = 0; i < p; ++i) {
-    if (text[i] == '\n') {
-      ++a.line;
-      a.column = 1;
-    } else {
-      ++a.column;
-    }
-  }
-  return a;
-}
-
-// One diagnostic at `where` with `key` whose message contains `needle`.
-testing::AssertionResult has_error(const LoadResult& r, At where, const std::string& key,
-                                   const std::string& needle) {
-  for (const auto& d : r.errors) {
-    if (d.line == where.line && d.column == where.column && d.key == key &&
-        d.message.find(needle) != std::string::npos) {
-      if (d.file != "t.yaml" && d.file.find(".yaml") == std::string::npos)
-        return testing::AssertionFailure() << "diagnostic without the file name: " << format(d);
-      return testing::AssertionSuccess();
-    }
-  }
-  return testing::AssertionFailure() << "no error at " << where.line << ":" << where.column
-                                     << " key '" << key << "' containing '" << needle << "'; got:\n"
-                                     << dump(r);
-}
-
-// Exactly one diagnostic, and it is that one.
-testing::AssertionResult only_error(const LoadResult& r, At where, const std::string& key,
-                                    const std::string& needle) {
-  if (r.errors.size() != 1)
-    return testing::AssertionFailure() << r.errors.size() << " errors, expected 1:\n" << dump(r);
-  if (r.config) return testing::AssertionFailure() << "config set despite errors";
-  return has_error(r, where, key, needle);
-}
-
-testing::AssertionResult loads(const LoadResult& r) {
-  if (r.errors.empty() && r.config) return testing::AssertionSuccess();
-  return testing::AssertionFailure() << "expected no errors:\n" << dump(r);
-}
-
-// A scratch directory removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "infergate-cfg-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-  fs::path write(const std::string& name, const std::string& content) const {
-    const fs::path p = path_ / name;
-    std::ofstream(p, std::ios::binary) << content;
-    return p;
-  }
-
- private:
-  fs::path path_;
-};
+using namespace testing_support;  // NOLINT(google-build-using-namespace)
 
 // --- defaults and structure -------------------------------------------------------------------
 
@@ -470,8 +380,8 @@ routing: { max_attempts: 0, strategy: x }
 TEST(ConfigLoad, ProviderTypes) {
   const std::string unknown = "providers:\n  - { name: a, type: opneai }\n";
   EXPECT_TRUE(only_error(load(unknown), at(unknown, "opneai"), "providers[0].type",
-                         "unknown provider type 'opneai'; known: openai, local (did you mean "
-                         "'openai'?)"));
+                         "unknown provider type 'opneai'; known: openai, anthropic, gemini, "
+                         "bedrock, local (did you mean 'openai'?)"));
   const std::string no_url = "providers:\n  - { name: a, type: openai }\n";
   EXPECT_TRUE(
       only_error(load(no_url), {2, 5}, "providers[0].base_url", "missing required key 'base_url'"));
@@ -846,10 +756,6 @@ TEST(ConfigLoadFile, MissingDirectoryAndReadable) {
 
 // --- the shipped examples ---------------------------------------------------------------------
 
-std::string example(const char* name) {
-  return std::string(INFERGATE_SOURCE_DIR) + "/config/examples/" + name;
-}
-
 TEST(ConfigExamples, QuickstartLoads) {
   auto r = load_file(example("quickstart.yaml"), env_of({}));
   ASSERT_TRUE(loads(r));
@@ -857,34 +763,53 @@ TEST(ConfigExamples, QuickstartLoads) {
   EXPECT_EQ(c.server.host, "127.0.0.1");
   EXPECT_EQ(c.server.port, 8080);
   ASSERT_EQ(c.providers.size(), 2u);
-  EXPECT_EQ(c.providers[0].name, "mock");
-  EXPECT_EQ(c.providers[0].type, "openai");
-  EXPECT_EQ(c.providers[0].base_url, "http://127.0.0.1:9100/v1");
-  EXPECT_EQ(c.providers[0].api_key, "");
-  EXPECT_EQ(c.providers[1].name, "mock-down");
+  EXPECT_EQ(c.providers[0].name, "local");
+  EXPECT_EQ(c.providers[0].type, "local");
+  ASSERT_TRUE(c.providers[0].local.has_value());
+  EXPECT_EQ(c.providers[0].local->model_path, "");  // the generated demo model
+  EXPECT_EQ(c.providers[1].name, "cloud-down");
   EXPECT_EQ(c.providers[1].base_url, "http://127.0.0.1:9101/v1");
   const ModelConfig* chat = c.find_model("demo-chat");
   ASSERT_NE(chat, nullptr);
   ASSERT_EQ(chat->deployments.size(), 1u);
-  EXPECT_EQ(chat->deployments[0].provider, "mock");
-  EXPECT_EQ(chat->deployments[0].model, "mock-chat");
+  EXPECT_EQ(chat->deployments[0].provider, "local");
   const ModelConfig* fb = c.find_model("demo-fallback");
   ASSERT_NE(fb, nullptr);
   ASSERT_EQ(fb->deployments.size(), 2u);
-  EXPECT_EQ(fb->deployments[0].provider, "mock-down");
-  EXPECT_EQ(fb->deployments[1].provider, "mock");
+  EXPECT_EQ(fb->deployments[0].provider, "cloud-down");
+  EXPECT_EQ(fb->deployments[1].provider, "local");
   ASSERT_EQ(c.orgs.size(), 1u);
   EXPECT_EQ(c.orgs[0].name, "demo");
   ASSERT_EQ(c.keys.size(), 1u);
   EXPECT_EQ(c.keys[0].id, "demo");
   EXPECT_EQ(c.keys[0].org, "demo");
-  // SHA-256 of "ig-demo-key-change-me" (policy/keys_test checks it authenticates).
-  EXPECT_EQ(c.keys[0].sha256, kHashA);
 }
 
+TEST(ConfigExamples, MockLoads) {
+  auto r = load_file(example("mock.yaml"), env_of({}));
+  ASSERT_TRUE(loads(r));
+  const Config& c = *r.config;
+  ASSERT_EQ(c.providers.size(), 2u);
+  EXPECT_EQ(c.providers[0].name, "mock");
+  EXPECT_EQ(c.providers[0].base_url, "http://127.0.0.1:9100/v1");
+  const ModelConfig* fb = c.find_model("demo-fallback");
+  ASSERT_NE(fb, nullptr);
+  ASSERT_EQ(fb->deployments.size(), 2u);
+  EXPECT_EQ(fb->deployments[0].provider, "mock-down");
+}
+
+// The variables full.yaml needs, in file order.
+const std::pair<const char*, const char*> kFullEnv[] = {
+    {"TOGETHER_API_KEY", "tg-test"},      {"GROQ_API_KEY", "gq-test"},
+    {"MISTRAL_API_KEY", "ms-test"},       {"ANTHROPIC_API_KEY", "an-test"},
+    {"GEMINI_API_KEY", "gm-test"},        {"AWS_ACCESS_KEY_ID", "AKIDTEST"},
+    {"AWS_SECRET_ACCESS_KEY", "sk-test"},
+};
+
 TEST(ConfigExamples, FullLoadsWithItsEnvironment) {
-  auto r = load_file(example("full.yaml"),
-                     env_of({{"TOGETHER_API_KEY", "tg-test"}, {"GROQ_API_KEY", "gq-test"}}));
+  std::map<std::string, std::string> vars;
+  for (const auto& [name, value] : kFullEnv) vars[name] = value;
+  auto r = load_file(example("full.yaml"), env_of(vars));
   ASSERT_TRUE(loads(r));
   const Config& c = *r.config;
   const ProviderConfig* together = c.find_provider("together");
@@ -892,9 +817,32 @@ TEST(ConfigExamples, FullLoadsWithItsEnvironment) {
   EXPECT_EQ(together->api_key, "tg-test");
   EXPECT_EQ(together->base_url, "https://api.together.xyz/v1");
   EXPECT_FALSE(together->headers.empty());
+  EXPECT_TRUE(together->drop_unsupported_params);
   const ProviderConfig* groq = c.find_provider("groq");
   ASSERT_NE(groq, nullptr);
   EXPECT_EQ(groq->api_key, "gq-test");
+  const ProviderConfig* mistral = c.find_provider("mistral");
+  ASSERT_NE(mistral, nullptr);
+  EXPECT_EQ(mistral->preset, "mistral");
+  EXPECT_EQ(mistral->api_key, "ms-test");
+  EXPECT_EQ(mistral->base_url, "https://api.mistral.ai/v1");
+  const ProviderConfig* box = c.find_provider("gpu-box");
+  ASSERT_NE(box, nullptr);
+  EXPECT_EQ(box->type, "openai");
+  EXPECT_EQ(box->api_key, "");
+  const ProviderConfig* anthropic = c.find_provider("anthropic");
+  ASSERT_NE(anthropic, nullptr);
+  EXPECT_EQ(anthropic->type, "anthropic");
+  EXPECT_EQ(anthropic->base_url, "https://api.anthropic.com/v1");
+  const ProviderConfig* gemini = c.find_provider("gemini");
+  ASSERT_NE(gemini, nullptr);
+  EXPECT_EQ(gemini->type, "gemini");
+  const ProviderConfig* bedrock = c.find_provider("bedrock");
+  ASSERT_NE(bedrock, nullptr);
+  ASSERT_TRUE(bedrock->aws.has_value());
+  EXPECT_EQ(bedrock->base_url, "https://bedrock-runtime.us-east-1.amazonaws.com");
+  EXPECT_EQ(bedrock->aws->access_key_id, "AKIDTEST");
+  EXPECT_EQ(bedrock->aws->session_token, "");
   const ProviderConfig* local = c.find_provider("local");
   ASSERT_NE(local, nullptr);
   ASSERT_TRUE(local->local.has_value());
@@ -906,11 +854,14 @@ TEST(ConfigExamples, FullLoadsWithItsEnvironment) {
 
 TEST(ConfigExamples, FullNamesItsMissingVariables) {
   auto r = load_file(example("full.yaml"), env_of({}));
-  ASSERT_EQ(r.errors.size(), 2u) << dump(r);
-  EXPECT_NE(r.errors[0].message.find("TOGETHER_API_KEY"), std::string::npos);
-  EXPECT_NE(r.errors[1].message.find("GROQ_API_KEY"), std::string::npos);
+  ASSERT_EQ(r.errors.size(), std::size(kFullEnv)) << dump(r);
+  for (std::size_t i = 0; i < std::size(kFullEnv); ++i) {
+    EXPECT_NE(r.errors[i].message.find(kFullEnv[i].first), std::string::npos)
+        << format(r.errors[i]);
+  }
   EXPECT_EQ(r.errors[0].key, "providers[0].api_key");
   EXPECT_EQ(r.errors[1].key, "providers[1].api_key");
+  EXPECT_EQ(r.errors[2].key, "providers[2].api_key");  // from the mistral preset
 }
 
 }  // namespace
