@@ -5,6 +5,11 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+// GCC 12 with -fsanitize=address reports std::function members inside <regex> as maybe
+// uninitialised (a false positive in the library's own code, reported where it is instantiated).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <regex>
 
 namespace infergate::engine::chat {

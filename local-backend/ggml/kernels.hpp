@@ -44,9 +44,33 @@ struct Kernels {
   void (*gemm_wide)(Type t, const void* w, std::size_t w_stride, std::int64_t nr, const void* a,
                     std::size_t group_stride, std::int64_t nc, std::int64_t k, float* y,
                     std::int64_t y_stride) = nullptr;
+  // Optional packed path (PackedWeights): kPackRows weight rows interleaved per 32-block, see
+  // packed_block_bytes. packed_act_row_bytes == nullptr or returning 0: none for t.
+  std::size_t (*packed_act_row_bytes)(Type t, std::int64_t n) = nullptr;
+  void (*prepare_packed_act)(Type t, const float* x, std::int64_t n, void* dst) = nullptr;
+  // y[c * y_stride + r] for the n_tiles * kPackRows rows from tile `tile0` of the packed matrix
+  // wp (k elements a row), r counted from the first of those rows; nc prepared activation rows.
+  void (*gemm_packed)(Type t, const void* wp, std::int64_t tile0, std::int64_t n_tiles,
+                      const void* a, std::size_t a_stride, std::int64_t nc, std::int64_t k,
+                      float* y, std::int64_t y_stride) = nullptr;
+  // Attention over one KV head (see attn_scores / attn_values in matmul.hpp).
+  void (*attn_scores)(const half* kt, std::int64_t ld_k, int head_dim, const float* q, int n_q,
+                      int n_kv, float scale, float* scores, std::int64_t ld_s) = nullptr;
+  void (*attn_values)(const half* v, int head_dim, const float* p, std::int64_t ld_p, int n_q,
+                      int n_kv, float* out) = nullptr;
   float (*dot_f32)(const float* a, const float* b, std::int64_t n) = nullptr;
   float (*dot_f16_f32)(const half* a, const float* b, std::int64_t n) = nullptr;
 };
+
+// Packed layout: per tile of kPackRows rows, per 32-block, kPackRows F16 scales (row order),
+// then the quants as 64-byte vectors whose 32-bit lane r belongs to row r of the tile:
+// Q4_0: 4 vectors, vector p lane r = bytes 4p..4p+3 of the row's qs (low nibbles elements
+// 4p..4p+3, high nibbles 16+4p..16+4p+3); Q8_0: 8 vectors, vector j lane r = quants 4j..4j+3
+// with the sign bit flipped (q + 128, unsigned). Tiles of a matrix follow one another.
+inline constexpr int kPackRows = 16;
+constexpr std::size_t packed_block_bytes(Type t) {
+  return t == Type::Q4_0 ? 2 * kPackRows + 4 * 64 : t == Type::Q8_0 ? 2 * kPackRows + 8 * 64 : 0;
+}
 
 const Kernels& scalar_kernels();
 // nullptr when the path was not built (non-x86, or INFERGATE_SIMD_KERNELS=OFF). Whether the CPU

@@ -15,6 +15,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -523,6 +524,93 @@ float dot_f16_f32(const half* a, const float* b, std::int64_t n) {
   return s;
 }
 
+// Attention: 8 key positions per register, up to 4 query heads per pass (one conversion of each
+// key vector for all of them); values: 8 dimensions per register, up to 4 heads x 2 registers.
+template <int NH>
+void attn_scores_t(const half* kt, std::int64_t ld_k, int hd, const float* q, int n_kv, float scale,
+                   float* scores, std::int64_t ld_s) {
+  int j0 = 0;
+  for (; j0 + 8 <= n_kv; j0 += 8) {
+    __m256 acc[NH];
+    for (int h = 0; h < NH; ++h) acc[h] = _mm256_setzero_ps();
+    for (int d = 0; d < hd; ++d) {
+      const __m256 k =
+          _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kt + d * ld_k + j0)));
+      for (int h = 0; h < NH; ++h) {
+        acc[h] = _mm256_fmadd_ps(_mm256_set1_ps(q[h * hd + d]), k, acc[h]);
+      }
+    }
+    for (int h = 0; h < NH; ++h) {
+      _mm256_storeu_ps(scores + h * ld_s + j0, _mm256_mul_ps(acc[h], _mm256_set1_ps(scale)));
+    }
+  }
+  for (; j0 < n_kv; ++j0) {
+    for (int h = 0; h < NH; ++h) {
+      float s = 0.0f;
+      for (int d = 0; d < hd; ++d) s += q[h * hd + d] * load_f16(kt + d * ld_k + j0);
+      scores[h * ld_s + j0] = s * scale;
+    }
+  }
+}
+
+void attn_scores(const half* kt, std::int64_t ld_k, int hd, const float* q, int n_q, int n_kv,
+                 float scale, float* scores, std::int64_t ld_s) {
+  for (int h0 = 0; h0 < n_q; h0 += 4) {
+    const float* qh = q + h0 * hd;
+    float* sh = scores + h0 * ld_s;
+    switch (std::min(4, n_q - h0)) {
+      case 1:
+        attn_scores_t<1>(kt, ld_k, hd, qh, n_kv, scale, sh, ld_s);
+        break;
+      case 2:
+        attn_scores_t<2>(kt, ld_k, hd, qh, n_kv, scale, sh, ld_s);
+        break;
+      case 3:
+        attn_scores_t<3>(kt, ld_k, hd, qh, n_kv, scale, sh, ld_s);
+        break;
+      default:
+        attn_scores_t<4>(kt, ld_k, hd, qh, n_kv, scale, sh, ld_s);
+        break;
+    }
+  }
+}
+
+void attn_values(const half* v, int hd, const float* p, std::int64_t ld_p, int n_q, int n_kv,
+                 float* out) {
+  for (int h0 = 0; h0 < n_q; h0 += 4) {
+    const int nh = std::min(4, n_q - h0);
+    int d0 = 0;
+    for (; d0 + 16 <= hd; d0 += 16) {
+      __m256 acc[4][2];
+      for (int h = 0; h < 4; ++h) acc[h][0] = acc[h][1] = _mm256_setzero_ps();
+      for (int j = 0; j < n_kv; ++j) {
+        const half* vj = v + static_cast<std::int64_t>(j) * hd + d0;
+        const __m256 v0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(vj)));
+        const __m256 v1 =
+            _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(vj + 8)));
+        for (int h = 0; h < nh; ++h) {
+          const __m256 pj = _mm256_set1_ps(p[(h0 + h) * ld_p + j]);
+          acc[h][0] = _mm256_fmadd_ps(pj, v0, acc[h][0]);
+          acc[h][1] = _mm256_fmadd_ps(pj, v1, acc[h][1]);
+        }
+      }
+      for (int h = 0; h < nh; ++h) {
+        _mm256_storeu_ps(out + (h0 + h) * hd + d0, acc[h][0]);
+        _mm256_storeu_ps(out + (h0 + h) * hd + d0 + 8, acc[h][1]);
+      }
+    }
+    for (; d0 < hd; ++d0) {
+      for (int h = 0; h < nh; ++h) {
+        float s = 0.0f;
+        for (int j = 0; j < n_kv; ++j) {
+          s += p[(h0 + h) * ld_p + j] * load_f16(v + static_cast<std::int64_t>(j) * hd + d0);
+        }
+        out[(h0 + h) * hd + d0] = s;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 const Kernels* avx2_kernels() {
@@ -533,6 +621,8 @@ const Kernels* avx2_kernels() {
     t.act_row_bytes = act_row_bytes;
     t.prepare_act = prepare_act;
     t.gemm = gemm;
+    t.attn_scores = attn_scores;
+    t.attn_values = attn_values;
     t.dot_f32 = dot_f32;
     t.dot_f16_f32 = dot_f16_f32;
     return t;

@@ -442,6 +442,190 @@ void gemm_wide_t(const void* w, std::size_t w_stride, std::int64_t nr, const voi
   }
 }
 
+// ---- Q4_0 / Q8_0, packed weights (PackedWeights) -------------------------------------------
+//
+// Lane = weight row: a 64-byte vector holds 4 quants of each of 16 rows, so one vpdpbusd with 4
+// activation bytes broadcast to every lane advances 16 dot products, and a 32-block needs 8 of
+// them (Q4_0: 4 loads, each giving the low and the high nibbles). Weights are the unsigned
+// operand (nibbles as they are, Q8_0 stored +128); the offset this adds is taken out by
+// starting each block's sums at -offset x (sum of the activation block), computed with the
+// activations. The 16 results of a tile come out in one register: no horizontal sums.
+//
+// Prepared activation row: n int8 quants in element order, then per block the F32 scale, then
+// per block the int32 accumulator start.
+
+template <Type T>
+constexpr int kPackedOffset = T == Type::Q4_0 ? 8 : 128;
+
+std::size_t packed_act_row_bytes(Type t, std::int64_t n) {
+  if (t != Type::Q4_0 && t != Type::Q8_0) return 0;
+  return static_cast<std::size_t>(n / QK8_0) * (QK8_0 + 4 + 4);
+}
+
+void prepare_packed_act(Type t, const float* x, std::int64_t n, void* dst) {
+  const std::int64_t nb = n / QK8_0;
+  auto* qs = static_cast<std::int8_t*>(dst);
+  auto* ds = reinterpret_cast<float*>(qs + nb * QK8_0);
+  auto* cs = reinterpret_cast<std::int32_t*>(ds + nb);
+  const int offset = t == Type::Q4_0 ? kPackedOffset<Type::Q4_0> : kPackedOffset<Type::Q8_0>;
+  const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+  const __m512 lim = _mm512_set1_ps(127.0f);
+  for (std::int64_t b = 0; b < nb; ++b) {
+    const __m512 v0 = _mm512_loadu_ps(x + 32 * b);
+    const __m512 v1 = _mm512_loadu_ps(x + 32 * b + 16);
+    const float amax = _mm512_reduce_max_ps(
+        _mm512_max_ps(_mm512_and_ps(v0, abs_mask), _mm512_and_ps(v1, abs_mask)));
+    const float d = amax / 127.0f;
+    const __m512 id = _mm512_set1_ps(d != 0.0f ? 127.0f / amax : 0.0f);
+    // Clamped so that nan/inf inputs stay in int8 range (as quantize_act_q8).
+    const __m512 s0 = _mm512_min_ps(
+        lim,
+        _mm512_max_ps(-lim, _mm512_roundscale_ps(_mm512_mul_ps(v0, id),
+                                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+    const __m512 s1 = _mm512_min_ps(
+        lim,
+        _mm512_max_ps(-lim, _mm512_roundscale_ps(_mm512_mul_ps(v1, id),
+                                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+    const __m512i q0 = _mm512_cvtps_epi32(s0);
+    const __m512i q1 = _mm512_cvtps_epi32(s1);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + 32 * b), _mm512_cvtsepi32_epi8(q0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + 32 * b + 16), _mm512_cvtsepi32_epi8(q1));
+    ds[b] = d;
+    cs[b] = -offset * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+  }
+}
+
+inline __m512i bcast4(const std::int8_t* p) {
+  return _mm512_set1_epi32(static_cast<std::int32_t>(load_u32(p)));
+}
+
+// acc + vpdpbusd(w, 4 bytes at p broadcast to every lane), the broadcast embedded in the
+// instruction's memory operand ({1to16}): GCC emits a separate vpbroadcastd otherwise, one more
+// vector uop per vpdpbusd.
+inline __m512i dpbusd_bcast(__m512i acc, __m512i w, const std::int8_t* p) {
+#if defined(__GNUC__)
+  __asm__("vpdpbusd %2%{1to16%}, %1, %0"
+          : "+v"(acc)
+          : "v"(w), "m"(*reinterpret_cast<const std::int32_t*>(p)));
+  return acc;
+#else
+  return _mm512_dpbusd_epi32(acc, w, bcast4(p));
+#endif
+}
+
+// One tile (16 rows) times C activation rows over the whole dot length.
+template <Type T, int C>
+void packed_tile(const std::uint8_t* wt, std::int64_t nb, const std::uint8_t* a,
+                 std::size_t a_stride, float* y, std::int64_t y_stride) {
+  constexpr std::size_t kBB = packed_block_bytes(T);
+  constexpr int kScaleBytes = 2 * kPackRows;
+  // With few activation rows, two sum chains per block (low / high half of the block) keep the
+  // vpdpbusd latency from bounding a block.
+  constexpr bool kSplit = C <= 2;
+  const std::int8_t* aq[C];
+  const float* ad[C];
+  const std::int32_t* ac[C];
+  INFERGATE_UNROLL
+  for (int c = 0; c < C; ++c) {
+    aq[c] = reinterpret_cast<const std::int8_t*>(a + static_cast<std::size_t>(c) * a_stride);
+    ad[c] = reinterpret_cast<const float*>(aq[c] + nb * QK8_0);
+    ac[c] = reinterpret_cast<const std::int32_t*>(ad[c] + nb);
+  }
+  __m512 acc[C];
+  INFERGATE_UNROLL
+  for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  // No software prefetch: each thread reads one linear stream, which the hardware prefetchers
+  // follow (measured: prefetching 1-4 KiB ahead made decode 10-15% slower).
+  for (std::int64_t b = 0; b < nb; ++b) {
+    const std::uint8_t* blk = wt + static_cast<std::size_t>(b) * kBB;
+    __m512i s[C];
+    __m512i s2[C];
+    INFERGATE_UNROLL
+    for (int c = 0; c < C; ++c) {
+      s[c] = _mm512_set1_epi32(ac[c][b]);
+      if (kSplit) s2[c] = _mm512_setzero_si512();
+    }
+    const std::int64_t e = b * QK8_0;
+    if constexpr (T == Type::Q4_0) {
+      INFERGATE_UNROLL
+      for (int p = 0; p < 4; ++p) {
+        const __m512i v = _mm512_loadu_si512(blk + kScaleBytes + 64 * p);
+        const __m512i lo = _mm512_and_si512(v, m4);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        INFERGATE_UNROLL
+        for (int c = 0; c < C; ++c) {
+          s[c] = dpbusd_bcast(s[c], lo, aq[c] + e + 4 * p);
+          if (kSplit) {
+            s2[c] = dpbusd_bcast(s2[c], hi, aq[c] + e + 16 + 4 * p);
+          } else {
+            s[c] = dpbusd_bcast(s[c], hi, aq[c] + e + 16 + 4 * p);
+          }
+        }
+      }
+    } else {
+      INFERGATE_UNROLL
+      for (int j = 0; j < 8; ++j) {
+        const __m512i v = _mm512_loadu_si512(blk + kScaleBytes + 64 * j);
+        INFERGATE_UNROLL
+        for (int c = 0; c < C; ++c) {
+          if (kSplit && j % 2 == 1) {
+            s2[c] = dpbusd_bcast(s2[c], v, aq[c] + e + 4 * j);
+          } else {
+            s[c] = dpbusd_bcast(s[c], v, aq[c] + e + 4 * j);
+          }
+        }
+      }
+    }
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
+    INFERGATE_UNROLL
+    for (int c = 0; c < C; ++c) {
+      const __m512i sum = kSplit ? _mm512_add_epi32(s[c], s2[c]) : s[c];
+      acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dw, _mm512_set1_ps(ad[c][b])),
+                               acc[c]);
+    }
+  }
+  INFERGATE_UNROLL
+  for (int c = 0; c < C; ++c) _mm512_storeu_ps(y + c * y_stride, acc[c]);
+}
+
+template <Type T>
+void gemm_packed_t(const void* wp, std::int64_t tile0, std::int64_t n_tiles, const void* a,
+                   std::size_t a_stride, std::int64_t nc, std::int64_t k, float* y,
+                   std::int64_t y_stride) {
+  using Fn = void (*)(const std::uint8_t*, std::int64_t, const std::uint8_t*, std::size_t, float*,
+                      std::int64_t);
+  constexpr int kMaxC = 8;
+  static constexpr Fn table[kMaxC] = {packed_tile<T, 1>, packed_tile<T, 2>, packed_tile<T, 3>,
+                                      packed_tile<T, 4>, packed_tile<T, 5>, packed_tile<T, 6>,
+                                      packed_tile<T, 7>, packed_tile<T, 8>};
+  const std::int64_t nb = k / QK8_0;
+  const std::size_t tile_bytes = packed_block_bytes(T) * static_cast<std::size_t>(nb);
+  const auto* ab = static_cast<const std::uint8_t*>(a);
+  for (std::int64_t t = 0; t < n_tiles; ++t) {
+    const auto* wt =
+        static_cast<const std::uint8_t*>(wp) + static_cast<std::size_t>(tile0 + t) * tile_bytes;
+    for (std::int64_t c0 = 0; c0 < nc; c0 += kMaxC) {
+      const int cc = static_cast<int>(std::min<std::int64_t>(kMaxC, nc - c0));
+      table[cc - 1](wt, nb, ab + static_cast<std::size_t>(c0) * a_stride, a_stride,
+                    y + c0 * y_stride + t * kPackRows, y_stride);
+    }
+  }
+}
+
+void gemm_packed(Type t, const void* wp, std::int64_t tile0, std::int64_t n_tiles, const void* a,
+                 std::size_t a_stride, std::int64_t nc, std::int64_t k, float* y,
+                 std::int64_t y_stride) {
+  switch (t) {
+    case Type::Q4_0:
+      return gemm_packed_t<Type::Q4_0>(wp, tile0, n_tiles, a, a_stride, nc, k, y, y_stride);
+    case Type::Q8_0:
+      return gemm_packed_t<Type::Q8_0>(wp, tile0, n_tiles, a, a_stride, nc, k, y, y_stride);
+    default:
+      return;
+  }
+}
+
 // ---- Q8_K activations -------------------------------------------------------------------------
 
 // quantize_row_q8_K_ref, vectorised; the same values (round to nearest even, same scale).
@@ -906,6 +1090,108 @@ float dot_f16_f32(const half* a, const float* b, std::int64_t n) {
   return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
+// Attention: 2 x 16 key positions per pass (the last ones masked), up to 8 query heads per pass
+// so each key vector is converted once for all of them; values: 16 dimensions per register, up
+// to 4 heads x 4 registers.
+template <int NH>
+void attn_scores_t(const half* kt, std::int64_t ld_k, int hd, const float* q, int n_kv, float scale,
+                   float* scores, std::int64_t ld_s) {
+  const __m512 vs = _mm512_set1_ps(scale);
+  // Two registers of positions per pass: twice the independent FMA chains (the sum over d is
+  // otherwise bound by FMA latency) and one broadcast of q[h][d] for both.
+  for (int j0 = 0; j0 < n_kv; j0 += 32) {
+    __mmask16 m[2];
+    INFERGATE_UNROLL
+    for (int i = 0; i < 2; ++i) {
+      const int left = n_kv - j0 - 16 * i;
+      m[i] = left >= 16  ? __mmask16(0xFFFF)
+             : left <= 0 ? __mmask16(0)
+                         : static_cast<__mmask16>((1u << left) - 1);
+    }
+    __m512 acc[2][NH];
+    INFERGATE_UNROLL
+    for (int h = 0; h < NH; ++h) acc[0][h] = acc[1][h] = _mm512_setzero_ps();
+    for (int d = 0; d < hd; ++d) {
+      const half* kd = kt + d * ld_k + j0;
+      const __m512 k0 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m[0], kd));
+      const __m512 k1 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m[1], kd + 16));
+      INFERGATE_UNROLL
+      for (int h = 0; h < NH; ++h) {
+        const __m512 qd = _mm512_set1_ps(q[h * hd + d]);
+        acc[0][h] = _mm512_fmadd_ps(qd, k0, acc[0][h]);
+        acc[1][h] = _mm512_fmadd_ps(qd, k1, acc[1][h]);
+      }
+    }
+    INFERGATE_UNROLL
+    for (int h = 0; h < NH; ++h) {
+      _mm512_mask_storeu_ps(scores + h * ld_s + j0, m[0], _mm512_mul_ps(acc[0][h], vs));
+      _mm512_mask_storeu_ps(scores + h * ld_s + j0 + 16, m[1], _mm512_mul_ps(acc[1][h], vs));
+    }
+  }
+}
+
+void attn_scores(const half* kt, std::int64_t ld_k, int hd, const float* q, int n_q, int n_kv,
+                 float scale, float* scores, std::int64_t ld_s) {
+  using Fn =
+      void (*)(const half*, std::int64_t, int, const float*, int, float, float*, std::int64_t);
+  static constexpr Fn table[8] = {attn_scores_t<1>, attn_scores_t<2>, attn_scores_t<3>,
+                                  attn_scores_t<4>, attn_scores_t<5>, attn_scores_t<6>,
+                                  attn_scores_t<7>, attn_scores_t<8>};
+  for (int h0 = 0; h0 < n_q; h0 += 8) {
+    table[std::min(8, n_q - h0) - 1](kt, ld_k, hd, q + h0 * hd, n_kv, scale, scores + h0 * ld_s,
+                                     ld_s);
+  }
+}
+
+template <int NH>
+void attn_values_t(const half* v, int hd, const float* p, std::int64_t ld_p, int n_kv, float* out) {
+  for (int d0 = 0; d0 < hd; d0 += 64) {
+    __mmask16 m[4];
+    INFERGATE_UNROLL
+    for (int i = 0; i < 4; ++i) {
+      const int left = hd - d0 - 16 * i;
+      m[i] = left >= 16  ? __mmask16(0xFFFF)
+             : left <= 0 ? __mmask16(0)
+                         : static_cast<__mmask16>((1u << left) - 1);
+    }
+    __m512 acc[NH][4];
+    INFERGATE_UNROLL
+    for (int h = 0; h < NH; ++h) {
+      INFERGATE_UNROLL
+      for (int i = 0; i < 4; ++i) acc[h][i] = _mm512_setzero_ps();
+    }
+    for (int j = 0; j < n_kv; ++j) {
+      const half* vj = v + static_cast<std::int64_t>(j) * hd + d0;
+      __m512 vv[4];
+      INFERGATE_UNROLL
+      for (int i = 0; i < 4; ++i)
+        vv[i] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m[i], vj + 16 * i));
+      INFERGATE_UNROLL
+      for (int h = 0; h < NH; ++h) {
+        const __m512 pj = _mm512_set1_ps(p[h * ld_p + j]);
+        INFERGATE_UNROLL
+        for (int i = 0; i < 4; ++i) acc[h][i] = _mm512_fmadd_ps(pj, vv[i], acc[h][i]);
+      }
+    }
+    INFERGATE_UNROLL
+    for (int h = 0; h < NH; ++h) {
+      INFERGATE_UNROLL
+      for (int i = 0; i < 4; ++i)
+        _mm512_mask_storeu_ps(out + h * hd + d0 + 16 * i, m[i], acc[h][i]);
+    }
+  }
+}
+
+void attn_values(const half* v, int hd, const float* p, std::int64_t ld_p, int n_q, int n_kv,
+                 float* out) {
+  using Fn = void (*)(const half*, int, const float*, std::int64_t, int, float*);
+  static constexpr Fn table[4] = {attn_values_t<1>, attn_values_t<2>, attn_values_t<3>,
+                                  attn_values_t<4>};
+  for (int h0 = 0; h0 < n_q; h0 += 4) {
+    table[std::min(4, n_q - h0) - 1](v, hd, p + h0 * ld_p, ld_p, n_kv, out + h0 * hd);
+  }
+}
+
 }  // namespace
 
 const Kernels* avx512_kernels() {
@@ -919,6 +1205,11 @@ const Kernels* avx512_kernels() {
     t.wide_group_bytes = wide_group_bytes;
     t.prepare_wide = prepare_wide;
     t.gemm_wide = gemm_wide;
+    t.packed_act_row_bytes = packed_act_row_bytes;
+    t.prepare_packed_act = prepare_packed_act;
+    t.gemm_packed = gemm_packed;
+    t.attn_scores = attn_scores;
+    t.attn_values = attn_values;
     t.dot_f32 = dot_f32;
     t.dot_f16_f32 = dot_f16_f32;
     return t;

@@ -175,6 +175,43 @@ float dot_f16_f32(const half* a, const float* b, std::int64_t n) {
   return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
+// scores[h][j] = scale * sum_d q[h][d] * kt[d][j]: one pass over the keys for every query head.
+void attn_scores(const half* kt, std::int64_t ld_k, int hd, const float* q, int n_q, int n_kv,
+                 float scale, float* scores, std::int64_t ld_s) {
+  const float* table = f16_table();
+  for (int h = 0; h < n_q; ++h) {
+    float* sc = scores + h * ld_s;
+    for (int j = 0; j < n_kv; ++j) sc[j] = 0.0f;
+  }
+  for (int d = 0; d < hd; ++d) {
+    const half* kd = kt + d * ld_k;
+    for (int h = 0; h < n_q; ++h) {
+      const float qd = q[h * hd + d];
+      float* sc = scores + h * ld_s;
+      for (int j = 0; j < n_kv; ++j) sc[j] += qd * table[kd[j]];
+    }
+  }
+  for (int h = 0; h < n_q; ++h) {
+    float* sc = scores + h * ld_s;
+    for (int j = 0; j < n_kv; ++j) sc[j] *= scale;
+  }
+}
+
+// out[h][d] = sum_j p[h][j] * v[j][d].
+void attn_values(const half* v, int hd, const float* p, std::int64_t ld_p, int n_q, int n_kv,
+                 float* out) {
+  const float* table = f16_table();
+  for (int i = 0; i < n_q * hd; ++i) out[i] = 0.0f;
+  for (int j = 0; j < n_kv; ++j) {
+    const half* vj = v + static_cast<std::int64_t>(j) * hd;
+    for (int h = 0; h < n_q; ++h) {
+      const float pj = p[h * ld_p + j];
+      float* o = out + h * hd;
+      for (int d = 0; d < hd; ++d) o[d] += pj * table[vj[d]];
+    }
+  }
+}
+
 float dot_bf16_f32(const bf16* a, const float* b, std::int64_t n) {
   float s[8] = {};
   std::int64_t i = 0;
@@ -232,6 +269,8 @@ const Kernels& scalar_kernels() {
     t.act_row_bytes = act_row_bytes;
     t.prepare_act = prepare_act;
     t.gemm = gemm;
+    t.attn_scores = attn_scores;
+    t.attn_values = attn_values;
     t.dot_f32 = dot_f32;
     t.dot_f16_f32 = dot_f16_f32;
     return t;

@@ -571,6 +571,22 @@ std::uint32_t File::version() const { return impl_->version; }
 std::uint32_t File::alignment() const { return impl_->alignment; }
 const std::uint8_t* File::image() const { return impl_->data; }
 std::size_t File::image_size() const { return impl_->size; }
+
+void File::release_pages(const void* p, std::size_t bytes) const {
+  if (impl_->map == nullptr || p == nullptr) return;
+  const auto base = reinterpret_cast<std::uintptr_t>(impl_->map);
+  const auto begin = reinterpret_cast<std::uintptr_t>(p);
+  if (begin < base || bytes > impl_->map_size || begin - base > impl_->map_size - bytes) return;
+  const long page_size = sysconf(_SC_PAGESIZE);
+  if (page_size <= 0) return;
+  const auto page = static_cast<std::uintptr_t>(page_size);
+  const std::uintptr_t first = (begin + page - 1) / page * page;
+  const std::uintptr_t last = (begin + bytes) / page * page;
+  if (last > first) {
+    // A private, never written file mapping: MADV_DONTNEED only unmaps the page-cache pages.
+    madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  }
+}
 std::size_t File::data_offset() const { return impl_->data_offset; }
 
 const Value* File::find(std::string_view key) const {

@@ -98,6 +98,10 @@ class File {
   std::size_t image_size() const;
   std::size_t data_offset() const;
   std::uint32_t alignment() const;
+  // Drops the resident pages wholly inside [p, p + bytes) from this process (the file's bytes
+  // come back from the page cache if read again): for tensors the model copied elsewhere. Only
+  // for open()'s own read-only mapping; a no-op for parse() and for ranges outside the image.
+  void release_pages(const void* p, std::size_t bytes) const;
 
  private:
   struct Impl;

@@ -63,7 +63,8 @@ Forward::Forward(const Model& model, KvCache& kv, ggml::ThreadPool& pool, int ma
   rope_cos_.resize(sz(b * (hp.n_rot / 2)));
   rope_sin_.resize(sz(b * (hp.n_rot / 2)));
   logits_.resize(sz(static_cast<std::int64_t>(max_outputs) * hp.n_vocab));
-  scores_.resize(sz(static_cast<std::int64_t>(pool.size()) * kv.capacity()));
+  scores_.resize(
+      sz(static_cast<std::int64_t>(pool.size()) * (hp.n_head / hp.n_head_kv) * kv.capacity()));
   rows_.reserve(sz(b));
 }
 
@@ -82,24 +83,19 @@ void Forward::attention(int layer, const std::vector<BatchToken>& batch, int n_r
   const int group = hp.n_head / hp.n_head_kv;
   const int cap = kv_.capacity();
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  pool_.parallel_for(n_rows * hp.n_head, [&](int task, int thread) {
-    const int r = task / hp.n_head;
-    const int h = task % hp.n_head;
+  // One task per (row, KV head): the query heads sharing a KV head read its cache once.
+  pool_.parallel_for(n_rows * hp.n_head_kv, [&](int task, int thread) {
+    const int r = task / hp.n_head_kv;
+    const int kvh = task % hp.n_head_kv;
     const BatchToken& t = batch[sz(rows_[sz(r)])];
     const int n_kv = t.pos + 1;  // causal: this token and every earlier one of its sequence
-    const int kvh = h / group;
-    const float* q = q_.data() + r * q_dim_ + static_cast<std::int64_t>(h) * hd;
-    float* sc = scores_.data() + static_cast<std::int64_t>(thread) * cap;
-    const ggml::half* k = kv_.k(layer, t.slot, kvh);
-    for (int j = 0; j < n_kv; ++j) {
-      sc[j] = ggml::dot_f16_f32(k + static_cast<std::int64_t>(j) * hd, q, hd) * scale;
-    }
-    softmax(sc, n_kv);
-    const ggml::half* vt = kv_.vt(layer, t.slot, kvh);
-    float* out = att_.data() + r * q_dim_ + static_cast<std::int64_t>(h) * hd;
-    for (int d = 0; d < hd; ++d) {
-      out[d] = ggml::dot_f16_f32(vt + static_cast<std::int64_t>(d) * cap, sc, n_kv);
-    }
+    const std::int64_t h0 = static_cast<std::int64_t>(kvh) * group;
+    const float* q = q_.data() + r * q_dim_ + h0 * hd;
+    float* sc = scores_.data() + static_cast<std::int64_t>(thread) * group * cap;
+    ggml::attn_scores(kv_.kt(layer, t.slot, kvh), cap, hd, q, group, n_kv, scale, sc, cap);
+    for (int h = 0; h < group; ++h) softmax(sc + static_cast<std::int64_t>(h) * cap, n_kv);
+    ggml::attn_values(kv_.v(layer, t.slot, kvh), hd, sc, cap, group, n_kv,
+                      att_.data() + r * q_dim_ + h0 * hd);
   });
 }
 
@@ -131,14 +127,12 @@ const float* Forward::decode(const std::vector<BatchToken>& batch, std::string* 
   const int n_pairs = hp.n_rot / 2;
   const int cap = kv_.capacity();
   const ggml::WeightView& emb = model_.token_embd();
-  const std::size_t emb_row = ggml::row_bytes(emb.type, E);
   const std::vector<float>& inv_freq = model_.rope_inv_freq();
 
   // Embeddings, and the rotary angles of each token (shared by every layer).
   parallel_rows(n, E, [&](int b) {
     const BatchToken& t = batch[sz(b)];
-    ggml::dequantize_row(emb.type, static_cast<const std::uint8_t*>(emb.data) + t.token * emb_row,
-                         x_.data() + b * E, E);
+    ggml::get_row(emb, t.token, x_.data() + b * E);
     for (int i = 0; i < n_pairs; ++i) {
       const float angle = static_cast<float>(t.pos) * inv_freq[sz(i)];
       rope_cos_[sz(b * n_pairs + i)] = std::cos(angle);
@@ -155,9 +149,8 @@ const float* Forward::decode(const std::vector<BatchToken>& batch, std::string* 
     parallel_rows(n_rows, E, [&](int r) {
       rms_norm(x_.data() + r * E, L.attn_norm, xn_.data() + r * E, E, hp.rms_eps);
     });
-    ggml::matmul(L.wq, xn_.data(), n_rows, q_.data(), pool_);
-    ggml::matmul(L.wk, xn_.data(), n_rows, k_.data(), pool_);
-    ggml::matmul(L.wv, xn_.data(), n_rows, v_.data(), pool_);
+    const ggml::MatmulJob qkv[] = {{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}};
+    ggml::matmul_many(qkv, 3, xn_.data(), n_rows, pool_);
 
     parallel_rows(n_rows, q_dim_, [&](int r) {
       const BatchToken& t = batch[sz(r)];  // rows are the batch itself until the last layer
@@ -173,12 +166,12 @@ const float* Forward::decode(const std::vector<BatchToken>& batch, std::string* 
       for (int h = 0; h < hp.n_head_kv; ++h) {
         float* kh = k + h * hd;
         rope_head(kh, c, s, hp.n_rot, hp.rope_style);
-        ggml::half* kc = kv_.k(l, t.slot, h) + static_cast<std::int64_t>(t.pos) * hd;
-        ggml::half* vc = kv_.vt(l, t.slot, h) + t.pos;
+        ggml::half* kc = kv_.kt(l, t.slot, h) + t.pos;
+        ggml::half* vc = kv_.v(l, t.slot, h) + static_cast<std::int64_t>(t.pos) * hd;
         const float* vh = v + h * hd;
         for (int d = 0; d < hd; ++d) {
-          kc[d] = ggml::fp32_to_fp16(kh[d]);
-          vc[static_cast<std::int64_t>(d) * cap] = ggml::fp32_to_fp16(vh[d]);
+          kc[static_cast<std::int64_t>(d) * cap] = ggml::fp32_to_fp16(kh[d]);
+          vc[d] = ggml::fp32_to_fp16(vh[d]);
         }
       }
     });
@@ -205,8 +198,8 @@ const float* Forward::decode(const std::vector<BatchToken>& batch, std::string* 
       add_to(x_.data() + r * E, tmp_.data() + r * E, E);
       rms_norm(x_.data() + r * E, L.ffn_norm, xn_.data() + r * E, E, hp.rms_eps);
     });
-    ggml::matmul(L.gate, xn_.data(), n_rows, gate_.data(), pool_);
-    ggml::matmul(L.up, xn_.data(), n_rows, up_.data(), pool_);
+    const ggml::MatmulJob gate_up[] = {{&L.gate, gate_.data()}, {&L.up, up_.data()}};
+    ggml::matmul_many(gate_up, 2, xn_.data(), n_rows, pool_);
     parallel_rows(n_rows, hp.n_ff, [&](int r) {
       silu_mul(gate_.data() + r * hp.n_ff, up_.data() + r * hp.n_ff, hp.n_ff);
     });

@@ -1,9 +1,10 @@
 // The key/value cache: one fixed-capacity slot per sequence decoded together.
 //
 // F16 storage: it halves the memory next to F32 and the memory traffic of attention, and the
-// attention dot products convert with F16C at no measurable cost. Keys are stored per token
-// ([token][head_dim]) for the q·k dot products; values transposed ([head_dim][token]) so that
-// the softmax-weighted sum over tokens is also a dot product per output dimension.
+// attention kernels convert with F16C at no measurable cost. Keys are stored transposed
+// ([head_dim][token]) so that the scores of 16 tokens come out of one register, q·k summed over
+// dimensions with no horizontal sums; values per token ([token][head_dim]) so that the
+// softmax-weighted sum over tokens accumulates whole rows (see ggml::attn_scores/attn_values).
 // The memory is allocated uninitialised, so pages are only touched as contexts grow.
 #pragma once
 
@@ -25,12 +26,12 @@ class KvCache {
   int n_slots() const { return n_slots_; }
   int capacity() const { return capacity_; }  // tokens per slot
 
-  // Keys of (layer, slot, kv head): capacity x head_dim.
-  ggml::half* k(int layer, int slot, int kv_head) {
+  // Keys of (layer, slot, kv head), transposed: head_dim x capacity.
+  ggml::half* kt(int layer, int slot, int kv_head) {
     return data_.get() + offset(layer, slot, kv_head, 0);
   }
-  // Values, transposed: head_dim x capacity.
-  ggml::half* vt(int layer, int slot, int kv_head) {
+  // Values: capacity x head_dim.
+  ggml::half* v(int layer, int slot, int kv_head) {
     return data_.get() + offset(layer, slot, kv_head, 1);
   }
 

@@ -78,6 +78,7 @@ class Model {
   std::vector<Layer> layers_;
   std::vector<float> rope_inv_freq_;
   std::vector<std::vector<float>> owned_;  // F32 copies of 1-D tensors
+  ggml::PackedWeights packed_;             // what the views' `packed` point into
   std::int64_t n_params_ = 0;
   std::int64_t bytes_per_token_ = 0;
 };

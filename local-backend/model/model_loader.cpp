@@ -303,6 +303,7 @@ class ModelLoader {
              m_.output_.rows;
     bytes += static_cast<std::int64_t>(ggml::row_bytes(m_.token_embd_.type, hp.n_embd));
     m_.bytes_per_token_ = bytes;
+    pack_weights();
 
     // Rotary inverse frequencies, with llama3-style per-pair divisors when the file has them.
     const int n_pairs = hp.n_rot / 2;
@@ -319,6 +320,24 @@ class ModelLoader {
       m_.rope_inv_freq_[static_cast<std::size_t>(i)] = static_cast<float>(f);
     }
     return true;
+  }
+
+  // Copies the matrices that have a faster packed layout on this CPU (PackedWeights), and drops
+  // the file pages they were read from so that the model is not resident twice. An untied
+  // token_embd is not packed: a step reads only a few of its rows.
+  void pack_weights() {
+    std::vector<ggml::WeightView*> views;
+    for (Layer& l : m_.layers_) {
+      for (ggml::WeightView* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) {
+        views.push_back(w);
+      }
+    }
+    views.push_back(&m_.output_);
+    m_.packed_ = ggml::PackedWeights::pack(
+        views, [&](const void* p, std::size_t bytes) { file_.release_pages(p, bytes); });
+    // A tied table is read through the output's copy (ggml::get_row), so the file's pages of
+    // it, dropped above, stay dropped.
+    if (m_.hp_.tied_output) m_.token_embd_.packed = m_.output_.packed;
   }
 
   const gguf::File& file_;

@@ -493,9 +493,9 @@ TEST(KvCache, SlotsAreHandedOutAndFreed) {
   EXPECT_EQ(kv.n_free(), 1);
   EXPECT_EQ(kv.acquire(), 1);
   // Regions of different (layer, slot, head) never overlap.
-  EXPECT_EQ(kv.k(0, 0, 1) - kv.k(0, 0, 0), 16 * 8);
-  EXPECT_EQ(kv.vt(0, 0, 0) - kv.k(0, 0, 0), 2 * 16 * 8);
-  EXPECT_EQ(kv.k(0, 1, 0) - kv.k(0, 0, 0), 4 * 16 * 8);
+  EXPECT_EQ(kv.kt(0, 0, 1) - kv.kt(0, 0, 0), 16 * 8);
+  EXPECT_EQ(kv.v(0, 0, 0) - kv.kt(0, 0, 0), 2 * 16 * 8);
+  EXPECT_EQ(kv.kt(0, 1, 0) - kv.kt(0, 0, 0), 4 * 16 * 8);
   EXPECT_EQ(KvCache::bytes_per_token(24, 2, 64), 24 * 2 * 2 * 64 * 2);
 }
 

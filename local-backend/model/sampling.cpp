@@ -48,11 +48,7 @@ std::int32_t Sampler::sample(const float* logits, int n_vocab, SamplerScratch& s
     l = s.logits.data();
   }
 
-  if (p_.temperature <= 0.0f) {
-    int best = 0;
-    for (int i = 1; i < n_vocab; ++i) best = l[i] > l[best] ? i : best;
-    return best;
-  }
+  if (p_.temperature <= 0.0f) return static_cast<std::int32_t>(argmax(l, n_vocab));
 
   auto& c = s.candidates;
   c.resize(static_cast<std::size_t>(n_vocab));

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <map>
+#include <vector>
 
 namespace infergate::engine::model {
 namespace {
@@ -19,6 +20,29 @@ TEST(Sampling, GreedyTakesTheLargestLogitLowestIdOnTies) {
   Sampler sm(greedy(), 1);
   const float l[] = {0.5f, 2.0f, -1.0f, 2.0f};
   EXPECT_EQ(sm.sample(l, 4, s), 1);
+}
+
+TEST(Sampling, GreedyOverAVocabularyFindsTheFirstMaximumAndSkipsNaN) {
+  SamplerScratch s;
+  Sampler sm(greedy(), 1);
+  // Lengths around the 16-wide lanes of argmax, the maximum at the start, in the middle, in the
+  // tail, repeated, and NaN / -inf neighbours.
+  for (int n : {1, 15, 16, 17, 33, 151936}) {
+    std::vector<float> l(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) l[static_cast<std::size_t>(i)] = std::sin(static_cast<float>(i));
+    for (int at : {0, n / 2, n - 1}) {
+      std::vector<float> v = l;
+      v[static_cast<std::size_t>(at)] = 5.0f;
+      if (at + 3 < n) v[static_cast<std::size_t>(at + 3)] = 5.0f;  // a tie after it
+      if (at > 0) v[static_cast<std::size_t>(at - 1)] = std::nanf("");
+      if (at > 1) v[static_cast<std::size_t>(at - 2)] = INFINITY * 0.0f;  // NaN too
+      EXPECT_EQ(sm.sample(v.data(), n, s), at) << "n " << n << " at " << at;
+    }
+  }
+  const float all_nan[] = {std::nanf(""), std::nanf("")};
+  EXPECT_EQ(sm.sample(all_nan, 2, s), 0);
+  const float neg[] = {-INFINITY, -3.0f, -INFINITY};
+  EXPECT_EQ(sm.sample(neg, 3, s), 1);
 }
 
 TEST(Sampling, RepetitionPenaltyDividesPositiveMultipliesNegative) {

@@ -82,6 +82,25 @@ void silu_mul(float* g, const float* u, std::int64_t n) {
 }
 
 INFERGATE_MULTIVERSION
+std::int64_t argmax(const float* x, std::int64_t n) {
+  // The maximum in separate lanes (vectorises), then its first position: two passes over the
+  // vocabulary beat one with a serial dependency on the best index so far.
+  float lanes[kLanes];
+  for (int j = 0; j < kLanes; ++j) lanes[j] = -INFINITY;
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int j = 0; j < kLanes; ++j) lanes[j] = x[i + j] > lanes[j] ? x[i + j] : lanes[j];
+  }
+  float mx = -INFINITY;
+  for (; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+  for (int j = 0; j < kLanes; ++j) mx = lanes[j] > mx ? lanes[j] : mx;
+  for (i = 0; i < n; ++i) {
+    if (x[i] == mx) return i;
+  }
+  return 0;  // all NaN
+}
+
+INFERGATE_MULTIVERSION
 void add_to(float* x, const float* y, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) x[i] += y[i];
 }

@@ -16,6 +16,9 @@ void softmax(float* x, std::int64_t n);
 void silu_mul(float* g, const float* u, std::int64_t n);
 // x += y.
 void add_to(float* x, const float* y, std::int64_t n);
+// Index of the first largest value of x[0..n) (n >= 1); NaNs are never chosen (0 when all are
+// NaN).
+std::int64_t argmax(const float* x, std::int64_t n);
 // e^x element-wise, relative error below 2e-7 over the float range (x <= -87.3 gives ~0).
 void exp_inplace(float* x, std::int64_t n);
 
