@@ -172,7 +172,7 @@ describe('models.list', () => {
       assert.equal(typeof model.created, 'number');
       ids.push(model.id);
     }
-    assert.deepEqual([...ids].sort(), ['demo-chat', 'demo-fallback', 'demo-tools']);
+    assert.deepEqual([...ids].sort(), ['demo-chat', 'demo-claude', 'demo-claude-tools', 'demo-fallback', 'demo-tools']);
   });
 });
 

@@ -4,7 +4,7 @@
 #
 #   tests/conformance/run.sh BIN_DIR [extra node --test arguments]
 #
-# BIN_DIR holds the built `infergate` and `infergate-mock-openai` (e.g. build/gateway and
+# BIN_DIR holds the built `infergate`, `infergate-mock-openai` and `infergate-mock-anthropic` (e.g. build/gateway and
 # build/tests/mock, or an install prefix's bin/ — both are searched for under BIN_DIR).
 set -euo pipefail
 
@@ -29,12 +29,14 @@ find_bin() {
 }
 GATEWAY_BIN=$(find_bin infergate)
 MOCK_BIN=$(find_bin infergate-mock-openai)
+ANTHROPIC_MOCK_BIN=$(find_bin infergate-mock-anthropic)
 for tool in node npm sha256sum base64; do
   command -v "$tool" >/dev/null || { echo "run.sh: $tool is required" >&2; exit 2; }
 done
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/infergate-conformance.XXXXXX")
 MOCK_PID=""
+ANTHROPIC_MOCK_PID=""
 GATEWAY_PID=""
 
 stop_process() {
@@ -53,8 +55,9 @@ cleanup() {
   local rc=$?
   stop_process "$GATEWAY_PID"
   stop_process "$MOCK_PID"
+  stop_process "$ANTHROPIC_MOCK_PID"
   if [[ $rc -ne 0 ]]; then
-    for log in gateway mock; do
+    for log in gateway mock mock-anthropic; do
       if [[ -s $WORK/$log.log ]]; then
         echo "--- last lines of the $log log ---" >&2
         tail -n 20 "$WORK/$log.log" >&2
@@ -110,6 +113,12 @@ echo "== starting infergate-mock-openai" >&2
 "$MOCK_BIN" --host 127.0.0.1 --port 0 --port-file "$WORK/mock.port" >"$WORK/mock.log" 2>&1 &
 MOCK_PID=$!
 MOCK_PORT=$(wait_port_file "$WORK/mock.port" "$MOCK_PID" infergate-mock-openai)
+echo "== starting infergate-mock-anthropic" >&2
+"$ANTHROPIC_MOCK_BIN" --host 127.0.0.1 --port 0 --port-file "$WORK/anthropic.port" \
+  >"$WORK/mock-anthropic.log" 2>&1 &
+ANTHROPIC_MOCK_PID=$!
+ANTHROPIC_MOCK_PORT=$(wait_port_file "$WORK/anthropic.port" "$ANTHROPIC_MOCK_PID" \
+  infergate-mock-anthropic)
 DEAD_PORT=$(free_port)
 
 # The gateway key: the same shape as `infergate keys new` ("ig-" + 43 base64url characters).
@@ -132,6 +141,11 @@ providers:
     base_url: http://127.0.0.1:$MOCK_PORT/v1
     api_key: \${UPSTREAM_KEY}
     headers: { X-Conformance: "1" }
+  # Anthropic's wire format behind both client dialects (cross-dialect tests).
+  - name: claude
+    type: anthropic
+    base_url: http://127.0.0.1:$ANTHROPIC_MOCK_PORT/v1
+    api_key: \${UPSTREAM_KEY}
   - name: down
     type: openai
     base_url: http://127.0.0.1:$DEAD_PORT/v1
@@ -151,6 +165,14 @@ models:
     deployments:
       - { provider: down, model: mock-chat }
       - { provider: mock, model: mock-fallback }
+  - name: demo-claude
+    owned_by: infergate
+    deployments:
+      - { provider: claude, model: mock-claude }
+  - name: demo-claude-tools
+    owned_by: infergate
+    deployments:
+      - { provider: claude, model: "mock-claude?tool_call=1" }
   - name: demo-hidden
     owned_by: infergate
     deployments:
@@ -158,7 +180,7 @@ models:
 keys:
   - id: conformance
     sha256: $GATEWAY_KEY_SHA256
-    models: [demo-chat, demo-tools, demo-fallback]
+    models: [demo-chat, demo-tools, demo-fallback, demo-claude, demo-claude-tools]
 routing:
   max_attempts: 3
 EOF
