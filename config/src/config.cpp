@@ -43,8 +43,10 @@ constexpr std::size_t kMaxIdLength = 64;       // provider names, key ids, org n
 constexpr std::size_t kMaxModelName = 256;
 constexpr Millis kMaxDuration{24LL * 3600 * 1000};
 
-constexpr std::string_view kProviderTypes[] = {"openai", "anthropic", "gemini", "bedrock", "local"};
-constexpr std::string_view kProviderTypesText = "openai, anthropic, gemini, bedrock, local";
+constexpr std::string_view kProviderTypes[] = {"openai",    "anthropic", "gemini", "bedrock",
+                                               "replicate", "fal",       "local"};
+constexpr std::string_view kProviderTypesText =
+    "openai, anthropic, gemini, bedrock, replicate, fal, local";
 
 // Keys of a provider that only the network adapters use, and those only `local` uses.
 constexpr std::string_view kRemoteOnlyKeys[] = {
@@ -57,6 +59,8 @@ std::string_view default_base_url(std::string_view type) {
   if (type == "anthropic") return "https://api.anthropic.com/v1";
   if (type == "gemini") return "https://generativelanguage.googleapis.com/v1beta";
   if (type == "bedrock") return "https://bedrock-runtime.{region}.amazonaws.com";
+  if (type == "replicate") return "https://api.replicate.com/v1";
+  if (type == "fal") return "https://fal.run";  // the queue API lives at queue.fal.run
   return {};
 }
 

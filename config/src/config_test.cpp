@@ -381,7 +381,7 @@ TEST(ConfigLoad, ProviderTypes) {
   const std::string unknown = "providers:\n  - { name: a, type: opneai }\n";
   EXPECT_TRUE(only_error(load(unknown), at(unknown, "opneai"), "providers[0].type",
                          "unknown provider type 'opneai'; known: openai, anthropic, gemini, "
-                         "bedrock, local (did you mean 'openai'?)"));
+                         "bedrock, replicate, fal, local (did you mean 'openai'?)"));
   const std::string no_url = "providers:\n  - { name: a, type: openai }\n";
   EXPECT_TRUE(
       only_error(load(no_url), {2, 5}, "providers[0].base_url", "missing required key 'base_url'"));

@@ -86,10 +86,11 @@ TEST(ProviderTypes, UnknownTypeSuggestsTheClosest) {
       {"anthropik", "anthropic"}, {"gemeni", "gemini"}, {"bedrok", "bedrock"}, {"locl", "local"}};
   for (const auto& [typo, meant] : cases) {
     const std::string y = std::string("providers:\n  - { name: a, type: ") + typo + " }\n";
-    EXPECT_TRUE(only_error(load(y), at(y, typo), "providers[0].type",
-                           std::string("known: openai, anthropic, gemini, bedrock, local (did you "
-                                       "mean '") +
-                               meant + "'?)"));
+    EXPECT_TRUE(only_error(
+        load(y), at(y, typo), "providers[0].type",
+        std::string("known: openai, anthropic, gemini, bedrock, replicate, fal, local (did you "
+                    "mean '") +
+            meant + "'?)"));
   }
   const std::string far = "providers:\n  - { name: a, type: cohere }\n";
   auto r = load(far);

@@ -14,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "infergate/api/chat.hpp"
+#include "infergate/api/ops.hpp"
 #include "infergate/api/sink.hpp"
 #include "infergate/config/config.hpp"
 
@@ -58,7 +59,22 @@ class Adapter {
   virtual boost::asio::awaitable<AttemptResult> chat(const api::ChatRequest& request,
                                                      const Target& target, CallContext& ctx,
                                                      api::EventSink& sink) = 0;
+
+  // Non-chat operations. The defaults answer that this provider's wire format does not offer
+  // the operation: a retryable 400 (code `unsupported_operation`), so the next deployment of the
+  // model is tried and, if none can, the client gets that 400.
+  virtual boost::asio::awaitable<AttemptResult> embed(const api::EmbeddingsRequest& request,
+                                                      const Target& target, CallContext& ctx,
+                                                      api::EmbeddingsResponse& out);
+  virtual boost::asio::awaitable<AttemptResult> generate_image(const api::ImageRequest& request,
+                                                               const Target& target,
+                                                               CallContext& ctx,
+                                                               api::ImageResponse& out);
 };
+
+// The result the default operations return (also for adapters that support an operation only
+// for some models).
+AttemptResult unsupported_operation(const Target& target, std::string_view operation);
 
 // Explicit registry (no static initialisers): the adapter for a provider type, or nullptr.
 std::unique_ptr<Adapter> make_adapter(const config::ProviderConfig& provider);
