@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "infergate/adapters/upstream_error.hpp"
+#include "infergate/api/json_text.hpp"
 
 namespace infergate::adapters::openai {
 
@@ -231,8 +232,78 @@ bool append_message(element msg, int idx, bool skip_empty_content, std::vector<a
 // ---------------------------------------------------------------------------------------------
 // (a) request
 
+namespace {
+
+// The client's members forwarded byte for byte (no DOM walk, no re-escaping: a large prompt
+// costs a memcpy). False when the raw text cannot be walked; `out` is then left for the DOM path.
+bool encode_raw_request_body(const api::ChatRequest& request, std::string_view upstream_model,
+                             std::string& out) {
+  const std::size_t start = out.size();
+  out.reserve(start + request.raw_body.size() + upstream_model.size() + 64);
+  bool first = true;
+  auto key = [&](std::string_view k) {
+    out += first ? '{' : ',';
+    first = false;
+    out += '"';
+    out += k;  // the walker hands out keys only when they hold no escape
+    out += "\":";
+  };
+  bool saw_stream = false;
+  std::string_view stream_options;
+  const bool walked =
+      api::for_each_raw_member(request.raw_body, [&](std::string_view k, std::string_view v) {
+        if (k == "model") return;
+        if (k == "stream") {
+          saw_stream = true;
+          return;
+        }
+        if (k == "stream_options" && request.stream) {
+          stream_options = v;
+          return;
+        }
+        key(k);
+        out += v;
+      });
+  if (!walked) {
+    out.resize(start);
+    return false;
+  }
+  key("model");
+  append_json_string(out, upstream_model);
+  if (request.stream) {
+    key("stream");
+    out += "true";
+    key("stream_options");
+    out += '{';
+    if (!stream_options.empty() && stream_options.front() == '{') {
+      const bool inner_ok =
+          api::for_each_raw_member(stream_options, [&](std::string_view k, std::string_view v) {
+            if (k == "include_usage") return;
+            out += '"';
+            out += k;
+            out += "\":";
+            out += v;
+            out += ',';
+          });
+      if (!inner_ok) {
+        out.resize(start);
+        return false;
+      }
+    }
+    out += "\"include_usage\":true}";
+  } else if (saw_stream) {
+    key("stream");
+    out += "false";
+  }
+  out += '}';
+  return true;
+}
+
+}  // namespace
+
 void encode_request_body(const api::ChatRequest& request, std::string_view upstream_model,
                          std::string& out) {
+  if (!request.raw_body.empty() && encode_raw_request_body(request, upstream_model, out)) return;
   // nlohmann's serializer writes straight into `out`: no copy of the (possibly large) message
   // tree, no intermediate string per field.
   nlohmann::detail::serializer<json> ser(nlohmann::detail::output_adapter<char, std::string>(out),

@@ -3,6 +3,7 @@
 // "The chat completion chunk object" (including the final usage chunk with empty choices when
 // stream_options.include_usage is set) and the function-calling guide's streaming section.
 #include "infergate/adapters/openai_codec.hpp"
+#include "infergate/api/openai.hpp"
 
 #include <string>
 #include <vector>
@@ -79,7 +80,7 @@ TEST(OpenAiEncode, StreamingForcesIncludeUsage) {
 }
 
 TEST(OpenAiEncode, StreamOptionsOtherFieldsKept) {
-  auto req = make_request(R"({"model":"m","messages":[],"stream":true,
+  auto req = make_request(R"({"model":"m","messages":[{"role":"user","content":"q"}],"stream":true,
                               "stream_options":{"include_usage":false,"continuous_usage_stats":false}})");
   std::string out;
   encode_request_body(req, "x", out);
@@ -89,7 +90,8 @@ TEST(OpenAiEncode, StreamOptionsOtherFieldsKept) {
 }
 
 TEST(OpenAiEncode, NonStreamingKeepsExplicitFalse) {
-  auto req = make_request(R"({"model":"m","messages":[],"stream":false})");
+  auto req =
+      make_request(R"({"model":"m","messages":[{"role":"user","content":"q"}],"stream":false})");
   std::string out;
   encode_request_body(req, "x\"y", out);  // quotes in a model id are escaped
   const json got = json::parse(out);
@@ -98,7 +100,7 @@ TEST(OpenAiEncode, NonStreamingKeepsExplicitFalse) {
 }
 
 TEST(OpenAiEncode, AppendsToExistingBuffer) {
-  auto req = make_request(R"({"model":"m","messages":[]})");
+  auto req = make_request(R"({"model":"m","messages":[{"role":"user","content":"q"}]})");
   std::string out = "prefix";
   encode_request_body(req, "x", out);
   EXPECT_EQ(out.rfind("prefix{", 0), 0u);
@@ -461,6 +463,59 @@ TEST(OpenAiErrors, EchoedMessagesAreScrubbedAndBounded) {
   EXPECT_EQ(e.message, "bad key [redacted] in body");
   std::string huge = R"({"error":{"message":")" + std::string(5000, 'a') + "\"}}";
   EXPECT_LE(map_http_error(400, huge, "", key).message.size(), 1024u);
+}
+
+// The raw path (client bytes forwarded member by member) and the DOM path must send the same
+// request: parse the client's body as the gateway does, encode it both ways, compare as JSON.
+TEST(EncodeRequest, RawPathMatchesDomPath) {
+  for (
+      const char* body : {
+          R"({"model":"m","messages":[{"role":"user","content":"hi \"there\" \u00e9"}]})",
+          R"({"messages":[{"role":"user","content":"q"}],"model":"m","stream":false,"temperature":0.5})",
+          R"({"model":"m","messages":[{"role":"user","content":"q"}],"stream":true})",
+          R"({"model":"m","messages":[{"role":"user","content":"q"}],"stream":true,"stream_options":{"include_usage":false}})",
+          R"({"model":"m","messages":[{"role":"user","content":"q"}],"stream":true,"stream_options":{"x":[1,{"y":"}"}]}})",
+          R"({"model":"m","messages":[{"role":"user","content":"q"}],"stream":true,"stream_options":null})",
+          R"({"model":"m","messages":[{"role":"user","content":"q"}],"tools":[{"type":"function","function":{"name":"f",
+               "parameters":{"type":"object","properties":{}}}}],"response_format":{"type":"json_object"}})",
+          R"( {  "model" : "m" , "messages" : [ {"role":"user","content":"q"} ] , "n" : 2 } )",
+      }) {
+    api::ChatRequest req;
+    api::Error err;
+    ASSERT_TRUE(api::openai::parse_chat_request(body, req, err)) << err.message;
+    ASSERT_FALSE(req.raw_body.empty());
+    std::string raw_out;
+    encode_request_body(req, "up/model", raw_out);
+    api::ChatRequest dom_req = req;
+    dom_req.raw_body = {};
+    std::string dom_out;
+    encode_request_body(dom_req, "up/model", dom_out);
+    EXPECT_EQ(json::parse(raw_out), json::parse(dom_out)) << body;
+  }
+}
+
+TEST(EncodeRequest, RawPathKeepsClientBytesAndFallsBackOnEscapedKeys) {
+  api::ChatRequest req;
+  api::Error err;
+  const std::string body =
+      R"({"model":"m","messages":[{"role":"user","content":"q"}],"temperature":1.0,"z":1e2})";
+  ASSERT_TRUE(api::openai::parse_chat_request(body, req, err));
+  std::string out;
+  encode_request_body(req, "up", out);
+  // Numbers travel as the client wrote them (the DOM would print 100.0).
+  EXPECT_EQ(
+      out,
+      R"({"messages":[{"role":"user","content":"q"}],"temperature":1.0,"z":1e2,"model":"up"})");
+
+  const std::string escaped =
+      R"({"mod\u0065l":"m","messages":[{"role":"user","content":"q"}],"stream":true})";
+  ASSERT_TRUE(api::openai::parse_chat_request(escaped, req, err));
+  out.clear();
+  encode_request_body(req, "up", out);
+  const json j = json::parse(out);
+  EXPECT_EQ(j["model"], "up");
+  EXPECT_EQ(j["stream_options"]["include_usage"], true);
+  EXPECT_FALSE(j.contains("mod\\u0065l"));
 }
 
 }  // namespace

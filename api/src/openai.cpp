@@ -1,5 +1,7 @@
 #include "infergate/api/openai.hpp"
 
+#include "infergate/api/json_text.hpp"
+
 namespace infergate::api::openai {
 namespace {
 
@@ -159,7 +161,7 @@ void append_tool_call(std::string& out, const ToolCallDelta& tc, bool with_index
 }  // namespace
 
 bool parse_chat_request(std::string_view body, ChatRequest& out, Error& err) {
-  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  json j = parse_json(body);
   if (j.is_discarded()) {
     err = Error::make(ErrorKind::invalid_request,
                       "We could not parse the JSON body of your request: it is not valid JSON.", "",
@@ -219,6 +221,7 @@ bool parse_chat_request(std::string_view body, ChatRequest& out, Error& err) {
   out.stream = stream;
   out.include_usage = include_usage;
   out.body = std::move(j);
+  out.raw_body = body;
   return true;
 }
 

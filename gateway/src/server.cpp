@@ -117,10 +117,20 @@ Worker::~Worker() = default;
 
 std::string Worker::next_request_id() {
   // <instance>-<worker><counter>: unique per process without coordination between threads.
-  char buf[48];
-  const int n = std::snprintf(buf, sizeof buf, "%s-%x%08llx", services_.instance_id.c_str(), index_,
-                              static_cast<unsigned long long>(++request_counter_));
-  return std::string(buf, static_cast<std::size_t>(n));
+  // Formatted by hand: snprintf cost ~1.6k instructions per request.
+  static constexpr char kHex[] = "0123456789abcdef";
+  char tail[32];
+  char* end = tail + sizeof tail;
+  char* p = end;
+  auto put_hex = [&p](unsigned long long v, int min_digits) {
+    for (int i = 0; v != 0 || i < min_digits; ++i, v >>= 4) *--p = kHex[v & 0xf];
+  };
+  put_hex(static_cast<unsigned long long>(++request_counter_), 8);
+  put_hex(static_cast<unsigned long long>(index_), 1);
+  std::string id;
+  id.reserve(services_.instance_id.size() + 1 + static_cast<std::size_t>(end - p));
+  id.append(services_.instance_id).append(1, '-').append(p, end);
+  return id;
 }
 
 void Worker::begin_drain() {

@@ -80,7 +80,10 @@ class Worker {
  private:
   Services& services_;
   int index_;
-  boost::asio::io_context io_{1};
+  // One thread runs this context and every socket and timer on it is used only from that
+  // thread (other threads reach it with post, which keeps the scheduler's lock): the
+  // per-descriptor reactor locks are pure cost, so they are off.
+  boost::asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   boost::asio::ip::tcp::acceptor acceptor_{io_};
   std::unique_ptr<adapters::HttpClient> http_;
   boost::asio::ssl::context* tls_;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 
 namespace infergate::policy {
@@ -17,11 +18,27 @@ constexpr std::string_view kKeyPrefix = "ig-";
 
 using Digest = std::array<unsigned char, 32>;
 
+// Every request hashes its key. EVP_Digest with EVP_sha256() looks the algorithm up in the
+// provider registry and allocates a context on each call (~6k instructions, callgrind); the
+// fetched algorithm and a per-thread context make that ~1k.
+const EVP_MD* sha256_md() {
+  static const EVP_MD* md = [] {
+    const EVP_MD* m = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
+    return m != nullptr ? m : EVP_sha256();
+  }();
+  return md;
+}
+
 Digest digest_of(std::string_view data) {
+  struct CtxFree {
+    void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+  };
+  thread_local std::unique_ptr<EVP_MD_CTX, CtxFree> ctx(EVP_MD_CTX_new());
   Digest d{};
   unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), d.data(), &len, EVP_sha256(), nullptr) != 1 ||
-      len != d.size())
+  if (!ctx || EVP_DigestInit_ex2(ctx.get(), sha256_md(), nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), d.data(), &len) != 1 || len != d.size())
     throw std::runtime_error("SHA-256 failed");
   return d;
 }

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -68,7 +69,12 @@ struct ChatRequest {
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage as the client asked
   nlohmann::json body;         // the whole validated request, OpenAI-shaped
-  std::string bill_to;         // X-HF-Bill-To, carried for billing
+  // The client's own text of `body` when it came in OpenAI's shape (OpenAI dialect), else
+  // empty: OpenAI-format adapters forward its members byte for byte instead of re-serialising
+  // the DOM. Points into the client's request, which outlives the call; whoever changes `body`
+  // after parsing clears it.
+  std::string_view raw_body;
+  std::string bill_to;  // X-HF-Bill-To, carried for billing
 };
 
 struct ToolCallDelta {
