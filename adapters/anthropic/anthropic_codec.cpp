@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "infergate/adapters/upstream_error.hpp"
+#include "infergate/api/json_text.hpp"
 
 namespace infergate::adapters::anthropic {
 
@@ -271,7 +272,7 @@ struct Translator {
           if (args->is_object()) {
             input = *args;
           } else if (args->is_string() && !args->get_ref<const std::string&>().empty()) {
-            input = json::parse(args->get_ref<const std::string&>(), nullptr, false);
+            input = api::parse_json(args->get_ref<const std::string&>());
             if (!input.is_object())
               return fail("'" + tp + ".function.arguments' must be a JSON object",
                           tp + ".function.arguments");
@@ -573,7 +574,7 @@ api::FinishReason finish_reason_from_stop(std::string_view s) {
 
 bool decode_message(std::string_view body, std::vector<api::Event>& out, api::Error& err,
                     std::string_view secret) {
-  const json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  const json j = api::parse_json(body);
   if (j.is_discarded() || !j.is_object()) {
     err = malformed("upstream returned malformed JSON");
     return false;
@@ -656,7 +657,7 @@ StreamDecoder::BlockState* StreamDecoder::block_at(std::int64_t index) {
 
 StreamDecoder::Status StreamDecoder::decode(std::string_view event_type, std::string_view data,
                                             std::vector<api::Event>& out) {
-  const json j = json::parse(data, nullptr, /*allow_exceptions=*/false);
+  const json j = api::parse_json(data);
   if (j.is_discarded() || !j.is_object())
     return fail(malformed("upstream sent a malformed stream event"), out);
   std::string_view type = string_member(j, "type");
@@ -849,7 +850,7 @@ api::Error map_http_error(int status, std::string_view body, std::string_view re
   std::string_view type;
   json j;
   if (!body.empty() && body.size() <= 64 * 1024) {
-    j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+    j = api::parse_json(body);
     if (const json* e = member(j, "error"); e && e->is_object()) {
       message = string_member(*e, "message");
       type = string_member(*e, "type");

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "infergate/adapters/upstream_error.hpp"
+#include "infergate/api/json_text.hpp"
 #include "sigv4.hpp"
 
 namespace infergate::adapters::bedrock {
@@ -209,7 +210,7 @@ struct Translator {
             json input = json::object();
             if (const json* args = member(*fn, "arguments"); args && args->is_string()) {
               const auto& text = args->get_ref<const std::string&>();
-              if (!text.empty()) input = json::parse(text, nullptr, false);
+              if (!text.empty()) input = api::parse_json(text);
             } else if (args && args->is_object()) {
               input = *args;
             }
@@ -402,7 +403,7 @@ EncodeResult encode_request(const api::ChatRequest& request, std::string& out) {
 
 bool decode_converse(std::string_view body, std::string_view id, std::string_view model,
                      std::int64_t created, std::vector<api::Event>& out, api::Error& err) {
-  const json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  const json j = api::parse_json(body);
   if (j.is_discarded() || !j.is_object()) {
     err = malformed("upstream returned malformed JSON");
     return false;
@@ -476,7 +477,7 @@ StreamDecoder::Status StreamDecoder::decode(const eventstream::Message& msg,
   };
   const auto message_type = msg.string_header(":message-type");
   if (message_type == "exception") {
-    const json j = json::parse(msg.payload, nullptr, false);
+    const json j = api::parse_json(msg.payload);
     return fail(map_exception(msg.string_header(":exception-type"), 0,
                               j.is_discarded() ? std::string_view{} : string_member(j, "message"),
                               -1, secret));
@@ -488,7 +489,7 @@ StreamDecoder::Status StreamDecoder::decode(const eventstream::Message& msg,
   if (message_type != "event") return Status::ok;  // unknown message types are skipped
 
   const auto type = msg.string_header(":event-type");
-  const json j = json::parse(msg.payload, nullptr, false);
+  const json j = api::parse_json(msg.payload);
   if (j.is_discarded() || !j.is_object())
     return fail(malformed("upstream sent a malformed stream event"));
 
@@ -595,7 +596,7 @@ api::Error map_http_error(int status, std::string_view error_type, std::string_v
   std::string_view message;
   json j;
   if (!body.empty() && body.size() <= 64 * 1024) {
-    j = json::parse(body, nullptr, false);
+    j = api::parse_json(body);
     message = string_member(j, "message");
     if (message.empty()) message = string_member(j, "Message");
   }

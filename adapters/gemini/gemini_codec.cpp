@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "infergate/adapters/upstream_error.hpp"
+#include "infergate/api/json_text.hpp"
 
 namespace infergate::adapters::gemini {
 
@@ -474,7 +475,7 @@ class RequestEncoder {
               if (a->is_object()) {
                 args = *a;
               } else if (a->is_string() && !a->get_ref<const std::string&>().empty()) {
-                args = json::parse(a->get_ref<const std::string&>(), nullptr, false);
+                args = api::parse_json(a->get_ref<const std::string&>());
                 if (args.is_discarded() || !args.is_object())
                   return error(invalid("tool call arguments must be a JSON object",
                                        cp + ".function.arguments"));
@@ -507,7 +508,7 @@ class RequestEncoder {
         if (!content_parts(*content, param + ".content", true, text_parts)) return false;
         std::string text;
         for (const auto& p : text_parts) text += p["text"].get_ref<const std::string&>();
-        json response = json::parse(text, nullptr, false);
+        json response = api::parse_json(text);
         if (response.is_discarded() || !response.is_object())
           response = json{{"content", std::move(text)}};
         json part = json{
@@ -738,7 +739,7 @@ ResponseDecoder::Status ResponseDecoder::decode(std::string_view json_text,
     out.push_back(std::move(ev));
     return Status::error;
   };
-  const json j = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+  const json j = api::parse_json(json_text);
   if (j.is_discarded() || !j.is_object())
     return fail(malformed("upstream sent a malformed GenerateContentResponse"));
   if (const json* e = member(j, "error")) return fail(error_from_object(*e, 0, -1, secret_));
@@ -892,7 +893,7 @@ api::Error map_http_error(int status, std::string_view body, std::string_view re
                           std::string_view api_key) {
   const int ra = parse_retry_after(retry_after, std::chrono::system_clock::now());
   if (!body.empty() && body.size() <= 64 * 1024) {
-    json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+    json j = api::parse_json(body);
     // Google's error body; some front ends wrap it in an array.
     if (j.is_array() && j.size() == 1) j = j[0];
     if (const json* e = member(j, "error"); e && (e->is_object() || e->is_string()))

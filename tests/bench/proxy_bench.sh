@@ -65,6 +65,7 @@ GATEWAY_BIN=$(find_bin infergate)
 MOCK_BIN=$(find_bin infergate-mock-openai)
 LATENCY_PROBE=$(find_bin latency_probe)
 STREAM_PROBE=$(find_bin stream_probe)
+TRANSLATE_BENCH=$(find_bin translate_bench)
 LOAD_PROBE=$(find_bin load_probe)
 NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
 for tool in wrk "$NGINX_BIN" sha256sum base64; do
@@ -322,6 +323,11 @@ STREAM_DIRECT=$(grep "^RESULT direct " <<<"$STREAM_OUT")
 STREAM_GATEWAY=$(grep "^RESULT gateway " <<<"$STREAM_OUT")
 STREAM_DIFF=$(grep "^DIFF gateway-direct " <<<"$STREAM_OUT")
 
+log "d2. stream translation per chunk (translate_bench, no sockets)"
+TRANSLATE_OUT=$("$TRANSLATE_BENCH" --chunks 500 --rounds "$([[ $QUICK -eq 1 ]] && echo 2 || echo 9)")
+echo "$TRANSLATE_OUT" | grep -v "^RESULT" >&2
+TRANSLATE_MAX=$(sed -n 's/.*ns_per_chunk=\([0-9]*\).*/\1/p' <<<"$TRANSLATE_OUT" | sort -n | tail -n 1)
+
 # ---------------------------------------------------------------------------------------------
 log "e. growth: RSS after $WARM_REQUESTS warm-up requests vs after $GROWTH_REQUESTS more (32 connections)"
 "$LOAD_PROBE" --connections 32 --requests "$WARM_REQUESTS" --ramp-ms 0 \
@@ -417,6 +423,26 @@ SECTION="$WORK/section.md"
   echo
   echo "Targets: added TTFT ≤ 150 µs (median $(verdict "$(field ttft_p50 "$STREAM_DIFF")" 150 "<="))," \
     "added gap ≤ 30 µs (median $(verdict "$(field gap_p50 "$STREAM_DIFF")" 30 "<="))."
+  echo
+  echo "### d2. Stream translation per chunk (translate_bench: 500 text deltas per stream, best of rounds)"
+  echo
+  echo "CPU time per upstream chunk for the whole path the gateway runs on it: framing (SSE parser or"
+  echo "AWS event-stream decoder with CRCs), the adapter's decoder (provider JSON → canonical events)"
+  echo "and the client dialect's writer (events → SSE bytes). No sockets (their share is the gap above)."
+  echo
+  echo "| client dialect ↓ / provider format → | openai | anthropic | gemini | bedrock |"
+  echo "|---|---:|---:|---:|---:|"
+  for client in openai anthropic; do
+    row="| $client |"
+    for provider in openai anthropic gemini bedrock; do
+      ns=$(sed -n "s/^RESULT client=$client provider=$provider ns_per_chunk=\([0-9]*\).*/\1/p" <<<"$TRANSLATE_OUT")
+      row+=" $(awk -v n="$ns" 'BEGIN { printf "%.2f µs", n / 1000 }') |"
+    done
+    echo "$row"
+  done
+  echo
+  echo "Target: under 5 µs per streamed chunk: worst pair $(awk -v n="$TRANSLATE_MAX" 'BEGIN { printf "%.2f", n / 1000 }') µs," \
+    "$(verdict "$TRANSLATE_MAX" 5000 "<=")."
   echo
   echo "### e. Growth (load_probe, 32 connections, non-streaming)"
   echo

@@ -4,6 +4,7 @@
 #include <array>
 
 #include "infergate/api/anthropic.hpp"
+#include "infergate/api/json_text.hpp"
 
 namespace infergate::api::anthropic {
 namespace {
@@ -544,7 +545,7 @@ bool parse_messages_request(std::string_view text, ChatRequest& out, Error& err)
     return fail(err, "",
                 "The request body nests JSON deeper than " + std::to_string(kMaxDepth) + " levels");
   }
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  json j = api::parse_json(text);
   if (j.is_discarded()) {
     err = Error::make(ErrorKind::invalid_request,
                       "There was an issue with the format of your request: the body is not valid "
