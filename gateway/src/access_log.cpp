@@ -1,5 +1,6 @@
 #include "access_log.hpp"
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -39,21 +40,35 @@ std::uint64_t AccessLog::dropped() const {
 
 void AccessLog::write(const AccessRecord& r) {
   if (!file_) return;
-  char ts[64];
+  // Formatted by hand: two snprintf calls cost ~5k instructions per request (callgrind).
+  // The date and time to the second change once a second: cached per thread.
   const auto now = std::chrono::system_clock::now();
   const std::time_t secs = std::chrono::system_clock::to_time_t(now);
-  const auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms.count()));
+  const int ms = static_cast<int>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000);
+  thread_local std::time_t cached_secs = -1;
+  thread_local char cached_ts[80];
+  if (secs != cached_secs) {
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    std::snprintf(cached_ts, sizeof cached_ts, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    cached_secs = secs;
+  }
+  const char ms_text[] = {'.', static_cast<char>('0' + ms / 100),
+                          static_cast<char>('0' + ms / 10 % 10), static_cast<char>('0' + ms % 10),
+                          'Z'};
+  auto append_millis = [](std::string& out, double v) {  // fixed, 3 decimals
+    char buf[32];
+    const auto res = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, 3);
+    out.append(buf, res.ec == std::errc() ? static_cast<std::size_t>(res.ptr - buf) : 0);
+  };
 
   std::string line;
   line.reserve(320);
   line += "{\"ts\":\"";
-  line += ts;
+  line += cached_ts;
+  line.append(ms_text, sizeof ms_text);
   line += "\",\"request_id\":";
   append_json_string(line, r.request_id);
   line += ",\"method\":";
@@ -82,12 +97,11 @@ void AccessLog::write(const AccessRecord& r) {
     line += ",\"completion_tokens\":";
     line += std::to_string(r.completion_tokens);
   }
-  char num[64];
-  std::snprintf(num, sizeof num, ",\"latency_ms\":%.3f", r.latency_ms);
-  line += num;
+  line += ",\"latency_ms\":";
+  append_millis(line, r.latency_ms);
   if (r.ttft_ms >= 0) {
-    std::snprintf(num, sizeof num, ",\"ttft_ms\":%.3f", r.ttft_ms);
-    line += num;
+    line += ",\"ttft_ms\":";
+    append_millis(line, r.ttft_ms);
   }
   if (!r.error.empty()) {
     line += ",\"error\":";
