@@ -251,45 +251,65 @@ class Session<Stream>::JsonSink final : public api::EventSink {
   api::ResponseBuilder builder_;
 };
 
-// Streaming: the response head goes out with the first event (the commit point: no fallback
-// after it), then one HTTP chunk per event, each write awaited (back-pressure).
+// Streaming: the response head goes out with the first event that carries something (the
+// commit point: no fallback after it), then one HTTP chunk per event, each write awaited
+// (back-pressure). What a `start` event writes (OpenAI's role chunk, Anthropic's
+// message_start) is held and sent together with the next event: the client gets one write
+// instead of two for its first token, and an upstream that fails after announcing itself but
+// before its first token can still be replaced by the next deployment.
 template <class Stream>
 class Session<Stream>::SseSink final : public api::EventSink {
  public:
   SseSink(Session& s, RequestInfo& ri, const api::ChatRequest& req,
           const adapters::CallContext& ctx)
-      : s_(s), ri_(ri), ctx_(ctx), chunked_(ri.version >= 11), writer_(ri.dialect, req, ri.id) {}
+      : s_(s),
+        ri_(ri),
+        req_(req),
+        ctx_(ctx),
+        chunked_(ri.version >= 11),
+        writer_(ri.dialect, req, ri.id) {}
 
   awaitable<bool> on_event(api::Event ev) override {
     if (failed_) co_return false;
-    payload_.clear();
-    writer_.append(ev, payload_);
+    writer_.append(ev, payload_);  // after anything held back
     if (ev.type == api::Event::Type::error) errored_ = true;
+    if (ev.type == api::Event::Type::start && !committed_) co_return true;
     if (payload_.empty()) co_return true;
     if (ri_.rec.ttft_ms < 0 &&
         (ev.type == api::Event::Type::text || ev.type == api::Event::Type::tool_call ||
          ev.type == api::Event::Type::reasoning)) {
       ri_.rec.ttft_ms = std::chrono::duration<double, std::milli>(Clock::now() - ri_.start).count();
     }
-    co_return co_await send(payload_);
+    co_return co_await send_payload();
   }
   bool committed() const override { return committed_; }
   bool errored() const { return errored_; }
 
+  // Before the next deployment is tried: forget what the failed attempt's start event held.
+  void reset() {
+    if (committed_) return;
+    payload_.clear();
+    writer_ = DialectStreamWriter(ri_.dialect, req_, ri_.id);
+  }
+
   // Closes the stream: [DONE] after success, then the last chunk.
   awaitable<bool> finish(bool success) {
-    payload_.clear();
     if (success) writer_.append_done(payload_);
-    co_return co_await send(payload_, /*last=*/true);
+    co_return co_await send_payload(/*last=*/true);
   }
   awaitable<bool> send_error(const api::Error& err) {
-    payload_.clear();
     writer_.append_error(err, payload_);
     errored_ = true;
-    co_return co_await send(payload_);
+    co_return co_await send_payload();
   }
 
  private:
+  awaitable<bool> send_payload(bool last = false) {
+    const bool ok = co_await send(payload_, last);
+    payload_.clear();
+    co_return ok;
+  }
+
   awaitable<bool> send(const std::string& data, bool last = false) {
     frame_.clear();
     if (!committed_) {
@@ -317,6 +337,7 @@ class Session<Stream>::SseSink final : public api::EventSink {
 
   Session& s_;
   RequestInfo& ri_;
+  const api::ChatRequest& req_;
   const adapters::CallContext& ctx_;
   bool chunked_;
   DialectStreamWriter writer_;
@@ -571,6 +592,7 @@ awaitable<Outcome> Session<Stream>::run_attempts(const policy::RoutePlan& plan,
       auto* adapter = services_.adapter_for(c.provider);
       if (adapter == nullptr) continue;
       if (auto* js = dynamic_cast<JsonSink*>(&sink)) js->reset();
+      if (auto* ss = dynamic_cast<SseSink*>(&sink)) ss->reset();
       adapters::Target target{c.provider, c.deployment->model};
       ++o.attempts;
       o.provider = c.provider;

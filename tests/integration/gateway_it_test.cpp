@@ -77,6 +77,8 @@ models:
   - { name: down, deployments: [ { provider: dead, model: x } ] }
   - { name: stall, deployments: [ { provider: mock, model: "s?stall=1" } ] }
   - { name: broken-stream, deployments: [ { provider: mock, model: "b?reset_after=3&tokens=10" } ] }
+  - name: cut-after-role
+    deployments: [ { provider: mock, model: "c?reset_after=0&tokens=5" }, { provider: mock, model: mock-chat } ]
   - { name: slow-stream, deployments: [ { provider: mock, model: "ss?tokens=400&token_delay_ms=20" } ] }
   - { name: slow, deployments: [ { provider: mock, model: "slow?latency_ms=700" } ] }
   - { name: badkey, deployments: [ { provider: mock, model: "k?fail=1000000&fail_status=401" } ] }
@@ -279,6 +281,31 @@ TEST_F(GatewayTest, BrokenUpstreamStreamEndsWithErrorEvent) {
   auto j = json::parse(events.back());
   ASSERT_TRUE(j.contains("error")) << events.back();
   EXPECT_TRUE(j["error"]["message"].is_string());
+}
+
+TEST_F(GatewayTest, StreamCutAfterTheRoleChunkFallsBackCleanly) {
+  // The first upstream sends its headers and role chunk, then resets before any token: nothing
+  // but that announcement came, so the gateway has sent nothing yet and the next deployment
+  // answers. The client sees one clean stream.
+  auto r = http_request(port(), "POST", "/v1/chat/completions", chat_body("cut-after-role", true),
+                        auth(kAllKey));
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto events = sse_data(r.body);
+  ASSERT_GE(events.size(), 3u) << r.body;
+  EXPECT_EQ(events.back(), "[DONE]");
+  int role_chunks = 0;
+  std::string text;
+  for (std::size_t i = 0; i + 1 < events.size(); ++i) {
+    auto j = json::parse(events[i]);
+    ASSERT_FALSE(j.contains("error")) << events[i];
+    const auto& delta = j["choices"][0]["delta"];
+    if (delta.contains("role")) ++role_chunks;
+    if (delta.contains("content") && delta["content"].is_string())
+      text += delta["content"].get<std::string>();
+  }
+  EXPECT_EQ(role_chunks, 1) << r.body;
+  EXPECT_FALSE(text.empty());
+  EXPECT_EQ(mock_get("/_mock/stats").value("abandoned_streams", 0), 0);
 }
 
 TEST_F(GatewayTest, AuthenticationErrors) {
