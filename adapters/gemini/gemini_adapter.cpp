@@ -81,6 +81,9 @@ asio::awaitable<AttemptResult> GeminiAdapter::chat(const api::ChatRequest& reque
                                                    const Target& target, CallContext& ctx,
                                                    api::EventSink& sink) {
   AttemptResult result;
+  // This wire format has no raw-prompt completion: legacy /v1/completions is for other providers.
+  if (request.kind == api::ChatRequest::Kind::text_completion)
+    co_return unsupported_operation(target, "text completions");
   const config::ProviderConfig& provider = target.provider ? *target.provider : *provider_;
   if (ctx.http == nullptr) {
     co_return co_await fail(sink, std::move(result),

@@ -125,6 +125,9 @@ class LocalAdapter final : public Adapter {
   asio::awaitable<AttemptResult> chat(const api::ChatRequest& request, const Target& target,
                                       CallContext& ctx, api::EventSink& sink) override {
     AttemptResult result;
+    // The engine applies the model's chat template; raw-prompt completion is not offered here.
+    if (request.kind == api::ChatRequest::Kind::text_completion)
+      co_return unsupported_operation(target, "text completions");
     engine::GenerateRequest g;
     if (!to_generate_request(request.body, g, result.error)) co_return result;
 

@@ -51,6 +51,15 @@ asio::awaitable<AttemptResult> fail(api::EventSink& sink, AttemptResult result, 
   co_return result;
 }
 
+// Inputs of a validated embeddings body: a string or one token array is one input.
+std::size_t embedding_inputs(const nlohmann::json& body) {
+  auto it = body.find("input");
+  if (it == body.end()) return 0;
+  if (it->is_string()) return 1;
+  if (!it->is_array() || it->empty()) return 0;
+  return it->front().is_number_integer() ? 1 : it->size();
+}
+
 AttemptResult client_gone(AttemptResult result) {
   result.ok = false;
   result.error = map_transport_error(TransportError::cancelled);
@@ -62,7 +71,10 @@ AttemptResult client_gone(AttemptResult result) {
 OpenAiAdapter::OpenAiAdapter(const config::ProviderConfig& provider)
     : provider_(&provider), base_url_(provider.base_url) {
   url_ok_ = parse_url(base_url_, endpoint_);
-  if (url_ok_) target_ = make_target(endpoint_, openai::kChatPath);
+  if (url_ok_) {
+    target_ = make_target(endpoint_, openai::kChatPath);
+    completions_target_ = make_target(endpoint_, openai::kCompletionsPath);
+  }
 }
 
 asio::awaitable<AttemptResult> OpenAiAdapter::chat(const api::ChatRequest& request,
@@ -76,14 +88,16 @@ asio::awaitable<AttemptResult> OpenAiAdapter::chat(const api::ChatRequest& reque
   }
 
   // The cached endpoint, unless this call names a provider with another base URL.
+  // Legacy text completions (`prompt`) go to /completions, chat to /chat/completions.
+  const bool text = request.kind == api::ChatRequest::Kind::text_completion;
   const Endpoint* ep = &endpoint_;
-  const std::string* path = &target_;
+  const std::string* path = text ? &completions_target_ : &target_;
   Endpoint other;
   std::string other_target;
   bool ok = url_ok_;
   if (provider.base_url != base_url_) {
     ok = parse_url(provider.base_url, other);
-    other_target = make_target(other, openai::kChatPath);
+    other_target = make_target(other, text ? openai::kCompletionsPath : openai::kChatPath);
     ep = &other;
     path = &other_target;
   }
@@ -190,6 +204,149 @@ asio::awaitable<AttemptResult> OpenAiAdapter::chat(const api::ChatRequest& reque
                              "upstream stream ended before it was complete", {}, "upstream_error");
   if (resp.error() == TransportError::none) err.retryable = true;
   co_return co_await fail(sink, std::move(result), std::move(err));
+}
+
+// --- non-chat operations -----------------------------------------------------------------
+
+asio::awaitable<bool> OpenAiAdapter::call_json(const config::ProviderConfig& provider,
+                                               std::string_view suffix, std::string body,
+                                               CallContext& ctx, AttemptResult& result,
+                                               std::string& answer) {
+  result.ok = false;
+  if (ctx.http == nullptr) {
+    result.error = api::Error::make(api::ErrorKind::internal, "no upstream client");
+    co_return false;
+  }
+  Endpoint ep;
+  if (!parse_url(provider.base_url, ep)) {
+    result.error = map_transport_error(TransportError::bad_url);
+    co_return false;
+  }
+  HttpRequest req;
+  req.target = make_target(ep, suffix);
+  openai::request_headers(provider, /*stream=*/false, ctx.request_id,
+                          [&req](std::string_view k, std::string_view v) { req.add_header(k, v); });
+  req.body = std::move(body);
+  const RequestOptions opts = RequestOptions::from(provider, ctx.deadline);
+  UpstreamResponse resp = co_await ctx.http->send(ep, req, opts);
+  if (resp.error() != TransportError::none) {
+    result.error = map_transport_error(resp.error());
+    co_return false;
+  }
+  result.upstream_status = resp.status();
+  if (resp.status() < 200 || resp.status() >= 300) {
+    const std::string retry_after = retry_after_of(resp);
+    std::string err_body;
+    co_await resp.read_all(err_body, kMaxErrorBodyBytes);
+    result.error = openai::map_http_error(resp.status(), err_body, retry_after, provider.api_key);
+    co_return false;
+  }
+  if (!co_await resp.read_all(answer, kMaxResponseBytes)) {
+    result.error = map_transport_error(resp.error());
+    co_return false;
+  }
+  co_return true;
+}
+
+asio::awaitable<AttemptResult> OpenAiAdapter::embed(const api::EmbeddingsRequest& request,
+                                                    const Target& target, CallContext& ctx,
+                                                    api::EmbeddingsResponse& out) {
+  AttemptResult result;
+  const config::ProviderConfig& provider = target.provider ? *target.provider : *provider_;
+  std::string body;
+  openai::encode_embeddings_body(request, target.upstream_model, body);
+  std::string answer;
+  if (!co_await call_json(provider, openai::kEmbeddingsPath, std::move(body), ctx, result, answer))
+    co_return result;
+  out = api::EmbeddingsResponse{};
+  const std::size_t expected =
+      request.inputs.empty() ? embedding_inputs(request.body) : request.inputs.size();
+  if (!openai::decode_embeddings(answer, expected, out, result.error, provider.api_key))
+    co_return result;
+  result.usage = out.usage;
+  result.ok = true;
+  co_return result;
+}
+
+asio::awaitable<bool> OpenAiAdapter::fetch_image(const config::ProviderConfig& provider,
+                                                 CallContext& ctx, api::GeneratedImage& image,
+                                                 api::Error& err) {
+  std::string_view url = image.url;
+  if (url.starts_with("data:")) {
+    // data:[<type>][;base64],<data>
+    const auto comma = url.find(',');
+    const std::string_view meta = url.substr(5, comma == std::string_view::npos ? 0 : comma - 5);
+    if (comma == std::string_view::npos || !meta.ends_with(";base64") ||
+        !openai::decode_base64(url.substr(comma + 1), image.bytes, openai::kMaxImageBytes)) {
+      err = api::Error::make(api::ErrorKind::upstream, "upstream returned an unusable data URL", {},
+                             "upstream_malformed");
+      co_return false;
+    }
+    image.content_type = std::string(openai::sniff_image_type(image.bytes));
+    co_return true;
+  }
+  Endpoint ep;
+  if (!parse_url(url, ep)) {
+    err = api::Error::make(api::ErrorKind::upstream, "upstream returned an unusable image URL", {},
+                           "upstream_malformed");
+    co_return false;
+  }
+  HttpRequest req;
+  req.method = "GET";
+  req.target = ep.path.empty() ? "/" : ep.path;
+  if (!ep.query.empty()) req.target += "?" + ep.query;
+  req.add_header("Accept", "image/*");
+  if (!ctx.request_id.empty()) req.add_header("x-request-id", ctx.request_id);
+  // No credentials: the URL is the provider's signed download link, possibly on another host.
+  const RequestOptions opts = RequestOptions::from(provider, ctx.deadline);
+  UpstreamResponse resp = co_await ctx.http->send(ep, req, opts);
+  if (resp.error() != TransportError::none) {
+    err = map_transport_error(resp.error());
+    co_return false;
+  }
+  if (resp.status() < 200 || resp.status() >= 300) {
+    err = api::Error::make(
+        api::ErrorKind::upstream,
+        "fetching the generated image failed with HTTP " + std::to_string(resp.status()), {},
+        "upstream_error");
+    err.retryable = true;
+    co_return false;
+  }
+  const std::string declared(resp.header("content-type").substr(0, 64));
+  if (!co_await resp.read_all(image.bytes, openai::kMaxImageBytes)) {
+    err = map_transport_error(resp.error());
+    co_return false;
+  }
+  image.content_type = std::string(openai::sniff_image_type(
+      image.bytes, declared.starts_with("image/") ? std::string_view(declared) : "image/png"));
+  co_return true;
+}
+
+asio::awaitable<AttemptResult> OpenAiAdapter::generate_image(const api::ImageRequest& request,
+                                                             const Target& target, CallContext& ctx,
+                                                             api::ImageResponse& out) {
+  AttemptResult result;
+  const config::ProviderConfig& provider = target.provider ? *target.provider : *provider_;
+  std::string body;
+  openai::encode_image_body(request, target.upstream_model, body);
+  std::string answer;
+  if (!co_await call_json(provider, openai::kImagesPath, std::move(body), ctx, result, answer))
+    co_return result;
+  out = api::ImageResponse{};
+  const auto wanted = static_cast<std::size_t>(request.n < 1 ? 1 : request.n);
+  if (!openai::decode_images(answer, wanted, out, result.error, provider.api_key)) co_return result;
+  answer.clear();
+  answer.shrink_to_fit();
+  // A client that asked for b64_json gets bytes: fetch what the provider only linked.
+  if (!request.want_url) {
+    for (auto& image : out.images) {
+      if (!image.bytes.empty() || image.url.empty()) continue;
+      if (!co_await fetch_image(provider, ctx, image, result.error)) co_return result;
+    }
+  }
+  result.usage = out.usage;
+  result.ok = true;
+  co_return result;
 }
 
 }  // namespace infergate::adapters

@@ -1,7 +1,10 @@
 #include "infergate/adapters/openai_codec.hpp"
 
+#include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cstring>
+#include <initializer_list>
 
 #include <simdjson.h>
 #include <nlohmann/json.hpp>
@@ -225,6 +228,17 @@ bool append_message(element msg, int idx, bool skip_empty_content, std::vector<a
   return true;
 }
 
+// A legacy text_completion choice (whole or chunk): `text` is the content.
+void append_legacy_text(element choice, int idx, bool skip_empty, std::vector<api::Event>& out) {
+  element t;
+  std::string_view text;
+  if (!member(choice, "text", t) || t.get_string().get(text) != simdjson::SUCCESS) return;
+  if (skip_empty && text.empty()) return;
+  auto ev = make_event(api::Event::Type::text, idx);
+  ev.text = text;
+  out.push_back(std::move(ev));
+}
+
 }  // namespace sj
 
 }  // namespace
@@ -413,6 +427,7 @@ bool decode_completion(std::string_view body, std::vector<api::Event>& out, api:
         return false;
       }
     }
+    sj::append_legacy_text(c, idx, /*skip_empty=*/false, out);
     if (auto reason = sj::string_member(c, "finish_reason"); !reason.empty()) {
       auto ev = make_event(api::Event::Type::finish, idx);
       ev.finish = api::finish_reason_from_openai(reason);
@@ -468,6 +483,7 @@ ChunkDecoder::Status ChunkDecoder::decode(std::string_view data, std::vector<api
         if (!sj::append_message(delta, idx, /*skip_empty_content=*/true, out))
           return fail(malformed("upstream sent an invalid tool call"));
       }
+      sj::append_legacy_text(c, idx, /*skip_empty=*/true, out);
       if (auto reason = sj::string_member(c, "finish_reason"); !reason.empty()) {
         saw_finish_ = true;
         auto ev = make_event(api::Event::Type::finish, idx);
@@ -541,6 +557,222 @@ api::Error map_http_error(int status, std::string_view body, std::string_view re
   }
   return map_status_error(
       status, message, parse_retry_after(retry_after, std::chrono::system_clock::now()), api_key);
+}
+
+}  // namespace infergate::adapters::openai
+
+// ---------------------------------------------------------------------------------------------
+// (e) embeddings, (f) images
+
+namespace infergate::adapters::openai {
+
+namespace {
+
+// `body` re-serialised with `model` (and the given overrides) replaced.
+void encode_with(const json& body, std::string_view upstream_model,
+                 std::initializer_list<std::pair<const char*, json>> overrides, std::string& out) {
+  json copy = body.is_object() ? body : json::object();
+  copy["model"] = std::string(upstream_model);
+  for (const auto& [k, v] : overrides) copy[k] = v;
+  out += copy.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+int base64_value(unsigned char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+' || c == '-') return 62;
+  if (c == '/' || c == '_') return 63;
+  return -1;
+}
+
+}  // namespace
+
+bool decode_base64(std::string_view in, std::string& out, std::size_t max_bytes) {
+  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
+  if (in.size() % 4 == 1) return false;
+  const std::size_t size = in.size() / 4 * 3 + (in.size() % 4 == 0 ? 0 : in.size() % 4 - 1);
+  if (size > max_bytes) return false;
+  out.clear();
+  out.reserve(size);
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (char ch : in) {
+    const int v = base64_value(static_cast<unsigned char>(ch));
+    if (v < 0) return false;
+    acc = (acc << 6) | static_cast<std::uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xff);
+    }
+  }
+  return true;
+}
+
+std::string_view sniff_image_type(std::string_view b, std::string_view fallback) {
+  if (b.size() >= 8 && b.substr(0, 8) == std::string_view("\x89PNG\r\n\x1a\n", 8))
+    return "image/png";
+  if (b.size() >= 3 && b.substr(0, 3) == "\xff\xd8\xff") return "image/jpeg";
+  if (b.size() >= 12 && b.substr(0, 4) == "RIFF" && b.substr(8, 4) == "WEBP") return "image/webp";
+  if (b.size() >= 6 && (b.substr(0, 6) == "GIF87a" || b.substr(0, 6) == "GIF89a"))
+    return "image/gif";
+  return fallback;
+}
+
+void encode_embeddings_body(const api::EmbeddingsRequest& request, std::string_view upstream_model,
+                            std::string& out) {
+  encode_with(request.body, upstream_model, {{"encoding_format", "float"}}, out);
+}
+
+bool decode_embeddings(std::string_view body, std::size_t expected, api::EmbeddingsResponse& out,
+                       api::Error& err, std::string_view secret) {
+  sj::element j;
+  if (!sj::parse(body, j) || !j.is_object()) {
+    err = malformed("upstream returned malformed JSON");
+    return false;
+  }
+  if (sj::element e; sj::has_error(j, e)) {
+    err = sj::error_from_json(e, secret);
+    return false;
+  }
+  sj::array data;
+  if (sj::element d; !sj::member(j, "data", d) || d.get_array().get(data)) {
+    err = malformed("upstream embeddings response has no data");
+    return false;
+  }
+  if (expected == 0 || expected > kMaxEmbeddingVectors || data.size() != expected) {
+    err = malformed("upstream returned a different number of embeddings than inputs");
+    return false;
+  }
+  out.data.assign(expected, {});
+  std::vector<bool> seen(expected, false);
+  std::size_t pos = 0;
+  std::string raw;
+  for (sj::element item : data) {
+    const int idx = sj::index_of(item, pos++, static_cast<int>(expected));
+    if (!item.is_object() || idx < 0 || seen[static_cast<std::size_t>(idx)]) {
+      err = malformed("upstream embeddings response has an invalid index");
+      return false;
+    }
+    seen[static_cast<std::size_t>(idx)] = true;
+    auto& vec = out.data[static_cast<std::size_t>(idx)];
+    sj::element emb;
+    if (!sj::member(item, "embedding", emb)) {
+      err = malformed("upstream embedding has no vector");
+      return false;
+    }
+    if (std::string_view text; emb.get_string().get(text) == simdjson::SUCCESS) {
+      if (!decode_base64(text, raw, kMaxEmbeddingDimensions * 4) || raw.size() % 4 != 0) {
+        err = malformed("upstream embedding is not valid base64 float32");
+        return false;
+      }
+      vec.resize(raw.size() / 4);
+      for (std::size_t k = 0; k < vec.size(); ++k) {
+        std::uint32_t bits = 0;
+        for (int b = 0; b < 4; ++b)
+          bits |=
+              std::uint32_t{static_cast<unsigned char>(raw[k * 4 + static_cast<std::size_t>(b)])}
+              << (8 * b);
+        vec[k] = std::bit_cast<float>(bits);
+      }
+      continue;
+    }
+    sj::array values;
+    if (emb.get_array().get(values) || values.size() > kMaxEmbeddingDimensions) {
+      err = malformed("upstream embedding is not an array of numbers");
+      return false;
+    }
+    vec.reserve(values.size());
+    for (sj::element v : values) {
+      double d = 0;
+      if (v.get_double().get(d) != simdjson::SUCCESS) {
+        std::int64_t i = 0;
+        if (v.get_int64().get(i) != simdjson::SUCCESS) {
+          err = malformed("upstream embedding is not an array of numbers");
+          return false;
+        }
+        d = static_cast<double>(i);
+      }
+      vec.push_back(static_cast<float>(d));
+    }
+  }
+  out.model = std::string(sj::string_member(j, "model"));
+  if (sj::element u; sj::member(j, "usage", u) && u.is_object()) {
+    out.usage = sj::parse_usage(u);
+    // Embeddings report prompt_tokens and total_tokens only.
+    std::int64_t total = 0;
+    if (out.usage.completion_tokens == 0 && sj::int_member(u, "total_tokens", total) &&
+        out.usage.prompt_tokens == 0)
+      out.usage.prompt_tokens = clamp_count(total);
+  }
+  return true;
+}
+
+void encode_image_body(const api::ImageRequest& request, std::string_view upstream_model,
+                       std::string& out) {
+  encode_with(request.body, upstream_model, {}, out);
+}
+
+bool decode_images(std::string_view body, std::size_t max_images, api::ImageResponse& out,
+                   api::Error& err, std::string_view secret) {
+  sj::element j;
+  if (!sj::parse(body, j) || !j.is_object()) {
+    err = malformed("upstream returned malformed JSON");
+    return false;
+  }
+  if (sj::element e; sj::has_error(j, e)) {
+    err = sj::error_from_json(e, secret);
+    return false;
+  }
+  sj::array data;
+  if (sj::element d; !sj::member(j, "data", d) || d.get_array().get(data)) {
+    err = malformed("upstream image response has no data");
+    return false;
+  }
+  if (data.size() == 0 || data.size() > std::min(max_images, kMaxImagesPerResponse)) {
+    err = malformed("upstream returned an unexpected number of images");
+    return false;
+  }
+  std::int64_t created = 0;
+  if (sj::int_member(j, "created", created) && created > 0) out.created = created;
+  std::string fallback = "image/png";
+  if (auto fmt = sj::string_member(j, "output_format"); fmt == "jpeg" || fmt == "webp")
+    fallback = "image/" + std::string(fmt);
+  out.images.clear();
+  for (sj::element item : data) {
+    if (!item.is_object()) {
+      err = malformed("upstream image entry is not an object");
+      return false;
+    }
+    api::GeneratedImage im;
+    if (auto b64 = sj::string_member(item, "b64_json"); !b64.empty()) {
+      if (!decode_base64(b64, im.bytes, kMaxImageBytes)) {
+        err = malformed("upstream image is not valid base64 (or too large)");
+        return false;
+      }
+      im.content_type = std::string(sniff_image_type(im.bytes, fallback));
+    } else if (auto url = sj::string_member(item, "url"); !url.empty()) {
+      if (url.size() > kMaxImageBytes * 2) {
+        err = malformed("upstream image URL is too long");
+        return false;
+      }
+      im.url = std::string(url);
+    } else {
+      err = malformed("upstream image has neither b64_json nor url");
+      return false;
+    }
+    im.revised_prompt = std::string(sj::string_member(item, "revised_prompt"));
+    out.images.push_back(std::move(im));
+  }
+  if (sj::element u; sj::member(j, "usage", u) && u.is_object()) {
+    // gpt-image-1: input_tokens / output_tokens.
+    std::int64_t v = 0;
+    out.usage.reported = true;
+    if (sj::int_member(u, "input_tokens", v)) out.usage.prompt_tokens = clamp_count(v);
+    if (sj::int_member(u, "output_tokens", v)) out.usage.completion_tokens = clamp_count(v);
+  }
+  return true;
 }
 
 }  // namespace infergate::adapters::openai

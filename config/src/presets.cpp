@@ -15,7 +15,8 @@ namespace infergate::config {
 namespace {
 
 constexpr std::size_t kMaxPresets = 500;
-constexpr std::string_view kPresetTypes[] = {"openai", "anthropic", "gemini", "bedrock"};
+constexpr std::string_view kPresetTypes[] = {"openai",  "anthropic", "gemini",
+                                             "bedrock", "replicate", "fal"};
 
 struct Fail {
   std::string message;
@@ -77,7 +78,7 @@ ProviderPreset parse_one(const std::string& name, const YAML::Node& n) {
   p.name = name;
   p.type = text(n, where, "type");
   if (std::find(std::begin(kPresetTypes), std::end(kPresetTypes), p.type) == std::end(kPresetTypes))
-    fail(where + ".type", "expected openai, anthropic, gemini or bedrock");
+    fail(where + ".type", "expected openai, anthropic, gemini, bedrock, replicate or fal");
   p.self_hosted = flag(n, where, "self_hosted", false);
   p.base_url = text(n, where, "base_url");
   p.example_base_url = text(n, where, "example_base_url");

@@ -1,8 +1,10 @@
 #include "session.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -23,6 +25,7 @@
 
 #include "infergate/adapters/http_client.hpp"
 #include "infergate/api/anthropic.hpp"
+#include "infergate/api/hf.hpp"
 #include "infergate/api/openai.hpp"
 #include "server.hpp"
 
@@ -44,7 +47,8 @@ namespace anthropic = api::anthropic;
 
 // The client-facing API a request arrived in: it decides how the request is parsed and how
 // answers, stream events and errors are written. Routing, adapters and limits are shared.
-enum class Dialect : std::uint8_t { openai, anthropic };
+// openai_text: OpenAI's legacy /v1/completions (text_completion objects and chunks).
+enum class Dialect : std::uint8_t { openai, anthropic, openai_text };
 
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -69,10 +73,14 @@ class DialectStreamWriter {
   }
 
  private:
-  using Variant = std::variant<openai::StreamWriter, anthropic::StreamWriter>;
+  using Variant = std::variant<openai::StreamWriter, anthropic::StreamWriter,
+                               openai::TextCompletionStreamWriter>;
   static Variant make(Dialect d, const api::ChatRequest& req, const std::string& request_id) {
     if (d == Dialect::anthropic)
       return Variant(std::in_place_index<1>, req.model, "msg_" + request_id);
+    if (d == Dialect::openai_text)
+      return Variant(std::in_place_index<2>, req.model, "cmpl-" + request_id, unix_now(),
+                     req.include_usage);
     return Variant(std::in_place_index<0>, req.model, "chatcmpl-" + request_id, unix_now(),
                    req.include_usage);
   }
@@ -177,6 +185,7 @@ struct RequestInfo {
   std::string model;  // copies that outlive the parsed body, for the log
   std::string error_class;
   Dialect dialect = Dialect::openai;
+  std::string hf_provider;  // hf: the provider a per-provider route names (chat plans on it)
 };
 
 // How the attempts ended, seen from the handler.
@@ -217,11 +226,43 @@ class Session {
                         std::string_view content_type = "application/json");
   awaitable<bool> reply_error(RequestInfo& ri, const api::Error& err);
 
-  awaitable<Outcome> run_attempts(const policy::RoutePlan& plan, const api::ChatRequest& req,
-                                  adapters::CallContext& ctx, api::EventSink& sink);
+  // The guarded-attempt machinery every operation shares. `attempt(adapter, target)` runs one
+  // attempt of the operation (Adapter::chat, embed, generate_image) and returns its awaitable;
+  // run_attempts walks the plan's deployments, falling back on retryable errors until `sink`
+  // (chat streams; nullptr for whole-body operations) has committed.
+  template <class Attempt>
+  awaitable<Outcome> run_attempts(const policy::RoutePlan& plan, std::string_view model,
+                                  const api::EventSink* sink, Attempt& attempt);
   enum class RaceEnd { done, client_gone, timed_out };
-  awaitable<RaceEnd> run_guarded(const policy::RoutePlan& plan, const api::ChatRequest& req,
-                                 adapters::CallContext& ctx, api::EventSink& sink, Outcome& out);
+  // run_attempts under the request deadline and the client-gone watch.
+  template <class Attempt>
+  awaitable<RaceEnd> run_guarded(const policy::RoutePlan& plan, std::string_view model,
+                                 adapters::CallContext& ctx, const api::EventSink* sink,
+                                 Attempt& attempt, Outcome& out);
+
+  // --- OpenAI non-chat routes (ops) ---
+  awaitable<bool> handle_embeddings(Request& req, RequestInfo& ri);
+  awaitable<bool> handle_images(Request& req, RequestInfo& ri);
+  // The caller's principal (filling the access record), or nullopt with the 401 to answer.
+  std::optional<policy::Principal> principal_of(const Request& req, RequestInfo& ri,
+                                                api::Error& err);
+  adapters::CallContext call_context(const RequestInfo& ri);
+  void record_outcome(RequestInfo& ri, const Outcome& o);
+  // After run_guarded of a whole-body operation: answers the failure (or nothing when the
+  // client left) and returns the session's keep-alive verdict; nullopt when the caller should
+  // render its success.
+  awaitable<std::optional<bool>> settle_whole(RequestInfo& ri, RaceEnd end, const Outcome& o);
+
+  // --- Hugging Face routes (hf) ---
+  awaitable<bool> handle_hf(Request& req, RequestInfo& ri, const api::hf::Route& route);
+  awaitable<bool> handle_hf_task(Request& req, RequestInfo& ri, const api::hf::Route& route,
+                                 const policy::Principal& who);
+  awaitable<bool> reply_hf_error(RequestInfo& ri, const api::Error& err);
+  awaitable<std::optional<bool>> hf_settle(RequestInfo& ri, RaceEnd end, const Outcome& o);
+  // The plan for a provider's model id (or a public name) on the provider a route names.
+  std::optional<policy::RoutePlan> hf_plan(std::string_view model, std::string_view provider,
+                                           const policy::Principal& who, api::Error& err);
+  std::string hf_origin(const Request& req);  // scheme://host the client reached us at
 
   class JsonSink;
   class SseSink;
@@ -513,6 +554,9 @@ awaitable<bool> Session<Stream>::dispatch(Request& req, RequestInfo& ri) {
     return err;
   };
 
+  // Hugging Face routes (hf): router per-provider paths, Hub mapping, task routes.
+  if (const auto hf_route = api::hf::match(target); hf_route.kind != api::hf::Route::Kind::none)
+    co_return co_await handle_hf(req, ri, hf_route);
   if (path == "/v1/messages" || path.starts_with("/v1/messages/")) {
     ri.dialect = Dialect::anthropic;
     if (path == "/v1/messages") {
@@ -523,6 +567,20 @@ awaitable<bool> Session<Stream>::dispatch(Request& req, RequestInfo& ri) {
   if (path == "/v1/chat/completions") {
     if (method != http::verb::post) co_return co_await reply_error(ri, wrong_method("POST"));
     co_return co_await handle_chat(req, ri);
+  }
+  // OpenAI's non-chat routes (ops).
+  if (path == "/v1/completions") {
+    if (method != http::verb::post) co_return co_await reply_error(ri, wrong_method("POST"));
+    ri.dialect = Dialect::openai_text;
+    co_return co_await handle_chat(req, ri);
+  }
+  if (path == "/v1/embeddings") {
+    if (method != http::verb::post) co_return co_await reply_error(ri, wrong_method("POST"));
+    co_return co_await handle_embeddings(req, ri);
+  }
+  if (path == "/v1/images/generations") {
+    if (method != http::verb::post) co_return co_await reply_error(ri, wrong_method("POST"));
+    co_return co_await handle_images(req, ri);
   }
   if (path == "/v1/models" || path.starts_with("/v1/models/")) {
     if (method != http::verb::get) co_return co_await reply_error(ri, wrong_method("GET"));
@@ -582,28 +640,33 @@ awaitable<bool> Session<Stream>::handle_models(Request& req, RequestInfo& ri, st
 }
 
 template <class Stream>
+template <class Attempt>
 awaitable<Outcome> Session<Stream>::run_attempts(const policy::RoutePlan& plan,
-                                                 const api::ChatRequest& req,
-                                                 adapters::CallContext& ctx, api::EventSink& sink) {
+                                                 std::string_view model, const api::EventSink* sink,
+                                                 Attempt& attempt) {
   Outcome o;
   // Exceptions must not escape: cancellation (client gone, deadline) arrives as one.
   try {
     for (const auto& c : *plan.candidates) {
       auto* adapter = services_.adapter_for(c.provider);
       if (adapter == nullptr) continue;
-      if (auto* js = dynamic_cast<JsonSink*>(&sink)) js->reset();
-      if (auto* ss = dynamic_cast<SseSink*>(&sink)) ss->reset();
       adapters::Target target{c.provider, c.deployment->model};
       ++o.attempts;
       o.provider = c.provider;
-      adapters::AttemptResult r = co_await adapter->chat(req, target, ctx, sink);
+      const auto attempt_start = Clock::now();
+      adapters::AttemptResult r = co_await attempt(*adapter, target);
       o.usage = r.usage;
       if (r.ok) {
+        // Feeds `model:fastest` (hf): whole answers only, a stream's duration is its length.
+        if (sink == nullptr || !sink->committed())
+          services_.router.observe(
+              c.deployment,
+              std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - attempt_start));
         o.ok = true;
         co_return o;
       }
       o.error = std::move(r.error);
-      if (sink.committed() || !o.error.retryable) co_return o;
+      if ((sink != nullptr && sink->committed()) || !o.error.retryable) co_return o;
     }
   } catch (const std::exception& e) {
     o.ok = false;
@@ -611,11 +674,13 @@ awaitable<Outcome> Session<Stream>::run_attempts(const policy::RoutePlan& plan,
         api::Error::make(api::ErrorKind::internal, "Internal error while calling the provider.");
   }
   if (o.attempts == 0) {
-    o.error = api::Error::make(api::ErrorKind::unavailable,
-                               "No deployment is available for model '" + req.model + "'.");
+    o.error =
+        api::Error::make(api::ErrorKind::unavailable,
+                         "No deployment is available for model '" + std::string(model) + "'.");
   } else if (o.error.kind == api::ErrorKind::unavailable) {
     o.error.status = 503;
-    o.error.message = "No healthy deployment for model '" + req.model + "': " + o.error.message;
+    o.error.message =
+        "No healthy deployment for model '" + std::string(model) + "': " + o.error.message;
   }
   co_return o;
 }
@@ -626,9 +691,10 @@ awaitable<Outcome> Session<Stream>::run_attempts(const policy::RoutePlan& plan,
 // state, not coroutines: no exception is thrown on the common path where the attempts finish
 // first (the awaitable_operators `||` race threw and rethrew three times per request).
 template <class Stream>
+template <class Attempt>
 awaitable<typename Session<Stream>::RaceEnd> Session<Stream>::run_guarded(
-    const policy::RoutePlan& plan, const api::ChatRequest& req, adapters::CallContext& ctx,
-    api::EventSink& sink, Outcome& out) {
+    const policy::RoutePlan& plan, std::string_view model, adapters::CallContext& ctx,
+    const api::EventSink* sink, Attempt& attempt, Outcome& out) {
   struct Race {
     explicit Race(const asio::any_io_executor& ex, Clock::time_point deadline)
         : timer(ex, deadline) {}
@@ -662,7 +728,7 @@ awaitable<typename Session<Stream>::RaceEnd> Session<Stream>::run_guarded(
                                    }));
 
   out = co_await asio::co_spawn(
-      ex, run_attempts(plan, req, ctx, sink),
+      ex, run_attempts(plan, model, sink, attempt),
       asio::bind_cancellation_slot(race->cancel_attempts.slot(), use_awaitable));
   race->finished = true;
   race->timer.cancel();
@@ -687,16 +753,18 @@ awaitable<bool> Session<Stream>::handle_chat(Request& req, RequestInfo& ri) {
 
   api::ChatRequest creq;
   api::Error err;
-  const bool parsed = ri.dialect == Dialect::anthropic
-                          ? anthropic::parse_messages_request(req.body(), creq, err)
-                          : openai::parse_chat_request(req.body(), creq, err);
+  const bool parsed =
+      ri.dialect == Dialect::anthropic ? anthropic::parse_messages_request(req.body(), creq, err)
+      : ri.dialect == Dialect::openai_text ? openai::parse_completion_request(req.body(), creq, err)
+                                           : openai::parse_chat_request(req.body(), creq, err);
   if (!parsed) co_return co_await reply_error(ri, err);
   ri.model = creq.model.substr(0, 256);
   ri.rec.stream = creq.stream;
   if (auto it = req.find("x-hf-bill-to"); it != req.end())
     creq.bill_to = std::string(it->value().substr(0, 256));
 
-  auto plan = services_.router.plan(creq.model, *who, err);
+  auto plan = ri.hf_provider.empty() ? services_.router.plan(creq.model, *who, err)
+                                     : hf_plan(creq.model, ri.hf_provider, *who, err);
   if (!plan) co_return co_await reply_error(ri, err);
 
   adapters::CallContext ctx;
@@ -713,8 +781,12 @@ awaitable<bool> Session<Stream>::handle_chat(Request& req, RequestInfo& ri) {
 
   if (!creq.stream) {
     JsonSink sink;
+    auto attempt = [&](adapters::Adapter& adapter, const adapters::Target& target) {
+      sink.reset();
+      return adapter.chat(creq, target, ctx, sink);
+    };
     Outcome o;
-    const RaceEnd end = co_await run_guarded(*plan, creq, ctx, sink, o);
+    const RaceEnd end = co_await run_guarded(*plan, creq.model, ctx, &sink, attempt, o);
     if (end == RaceEnd::client_gone) {  // nothing to answer
       record(o);
       ri.rec.status = 499;
@@ -736,6 +808,9 @@ awaitable<bool> Session<Stream>::handle_chat(Request& req, RequestInfo& ri) {
     if (ri.dialect == Dialect::anthropic) {
       if (resp.id.empty()) resp.id = "msg_" + ri.id;
       body = anthropic::render_response(resp, creq.model);
+    } else if (ri.dialect == Dialect::openai_text) {
+      if (resp.id.empty()) resp.id = "cmpl-" + ri.id;
+      body = openai::render_text_completion(resp, creq.model);
     } else {
       if (resp.id.empty()) resp.id = "chatcmpl-" + ri.id;
       body = openai::render_response(resp, creq.model);
@@ -744,8 +819,12 @@ awaitable<bool> Session<Stream>::handle_chat(Request& req, RequestInfo& ri) {
   }
 
   SseSink sink(*this, ri, creq, ctx);
+  auto attempt = [&](adapters::Adapter& adapter, const adapters::Target& target) {
+    sink.reset();  // what a failed attempt's start event held back
+    return adapter.chat(creq, target, ctx, sink);
+  };
   Outcome o;
-  const RaceEnd end = co_await run_guarded(*plan, creq, ctx, sink, o);
+  const RaceEnd end = co_await run_guarded(*plan, creq.model, ctx, &sink, attempt, o);
   if (end == RaceEnd::client_gone) {
     record(o);
     ri.rec.status = sink.committed() ? 200 : 499;
@@ -778,6 +857,497 @@ awaitable<bool> Session<Stream>::handle_chat(Request& req, RequestInfo& ri) {
   if (!co_await sink.finish(true)) co_return false;
   co_return ri.keep_alive;
 }
+
+// ---- OpenAI non-chat routes (ops): /v1/embeddings, /v1/images/generations ----------------------
+// (/v1/completions is handle_chat with Dialect::openai_text.) Same auth, limits, routing and
+// fallback, deadline and client-gone watch, access log and error shapes as chat.
+
+template <class Stream>
+std::optional<policy::Principal> Session<Stream>::principal_of(const Request& req, RequestInfo& ri,
+                                                               api::Error& err) {
+  const auto key = presented_key(req);
+  auto who = key.empty() ? std::nullopt : services_.keys.authenticate(key);
+  if (!who) {
+    err = api::Error::make(api::ErrorKind::authentication,
+                           key.empty() ? "You didn't provide an API key. Use the "
+                                         "Authorization header: 'Bearer YOUR_KEY'."
+                                       : "Incorrect API key provided.",
+                           "", "invalid_api_key");
+    return std::nullopt;
+  }
+  ri.rec.key_id = who->key_id();
+  ri.rec.org = who->org();
+  return who;
+}
+
+template <class Stream>
+adapters::CallContext Session<Stream>::call_context(const RequestInfo& ri) {
+  adapters::CallContext ctx;
+  ctx.http = &worker_.http();
+  ctx.request_id = ri.id;
+  ctx.deadline = ri.start + cfg_.request_timeout;
+  return ctx;
+}
+
+template <class Stream>
+void Session<Stream>::record_outcome(RequestInfo& ri, const Outcome& o) {
+  ri.rec.attempts = o.attempts;
+  ri.rec.provider = o.provider ? std::string_view(o.provider->name) : std::string_view{};
+  ri.rec.prompt_tokens = o.usage.prompt_tokens;
+  ri.rec.completion_tokens = o.usage.completion_tokens;
+}
+
+template <class Stream>
+awaitable<std::optional<bool>> Session<Stream>::settle_whole(RequestInfo& ri, RaceEnd end,
+                                                             const Outcome& o) {
+  record_outcome(ri, o);
+  if (end == RaceEnd::client_gone) {  // nothing to answer
+    ri.rec.status = 499;
+    ri.error_class = "client_closed";
+    co_return false;
+  }
+  if (end == RaceEnd::timed_out) {
+    const auto timeout =
+        api::Error::make(api::ErrorKind::timeout, "The request timed out.", "", "timeout");
+    co_return co_await reply_error(ri, timeout);
+  }
+  if (!o.ok) co_return co_await reply_error(ri, o.error);
+  co_return std::nullopt;
+}
+
+template <class Stream>
+awaitable<bool> Session<Stream>::handle_embeddings(Request& req, RequestInfo& ri) {
+  api::Error err;
+  const auto who = principal_of(req, ri, err);
+  if (!who) co_return co_await reply_error(ri, err);
+  api::EmbeddingsRequest ereq;
+  if (!openai::parse_embeddings_request(req.body(), ereq, err))
+    co_return co_await reply_error(ri, err);
+  ri.model = ereq.model.substr(0, 256);
+  if (auto it = req.find("x-hf-bill-to"); it != req.end())
+    ereq.bill_to = std::string(it->value().substr(0, 256));
+  auto plan = services_.router.plan(ereq.model, *who, err);
+  if (!plan) co_return co_await reply_error(ri, err);
+
+  adapters::CallContext ctx = call_context(ri);
+  api::EmbeddingsResponse resp;
+  auto attempt = [&](adapters::Adapter& adapter, const adapters::Target& target) {
+    resp = api::EmbeddingsResponse{};
+    return adapter.embed(ereq, target, ctx, resp);
+  };
+  Outcome o;
+  const RaceEnd end = co_await run_guarded(*plan, ereq.model, ctx, nullptr, attempt, o);
+  if (auto done = co_await settle_whole(ri, end, o)) co_return *done;
+  std::string extra;
+  append_dropped_header(extra, ctx.dropped_params);
+  const std::string body = openai::render_embeddings(resp, ereq.model, ereq.base64);
+  co_return co_await reply(ri, 200, body, extra);
+}
+
+template <class Stream>
+awaitable<bool> Session<Stream>::handle_images(Request& req, RequestInfo& ri) {
+  api::Error err;
+  const auto who = principal_of(req, ri, err);
+  if (!who) co_return co_await reply_error(ri, err);
+  api::ImageRequest ireq;
+  if (!openai::parse_image_request(req.body(), ireq, err)) co_return co_await reply_error(ri, err);
+  ri.model = ireq.model.substr(0, 256);
+  if (auto it = req.find("x-hf-bill-to"); it != req.end())
+    ireq.bill_to = std::string(it->value().substr(0, 256));
+  auto plan = services_.router.plan(ireq.model, *who, err);
+  if (!plan) co_return co_await reply_error(ri, err);
+
+  adapters::CallContext ctx = call_context(ri);
+  api::ImageResponse resp;
+  auto attempt = [&](adapters::Adapter& adapter, const adapters::Target& target) {
+    resp = api::ImageResponse{};
+    return adapter.generate_image(ireq, target, ctx, resp);
+  };
+  Outcome o;
+  const RaceEnd end = co_await run_guarded(*plan, ireq.model, ctx, nullptr, attempt, o);
+  if (auto done = co_await settle_whole(ri, end, o)) co_return *done;
+  if (resp.created == 0) resp.created = unix_now();
+  std::string extra;
+  append_dropped_header(extra, ctx.dropped_params);
+  std::string body = openai::render_images(resp, ireq.want_url);
+  resp.images.clear();  // the bytes are in `body` now
+  co_return co_await reply(ri, 200, body, extra);
+}
+// ---- end of OpenAI non-chat routes (ops) ------------------------------------------------------
+
+// ---- Hugging Face routes (hf) ------------------------------------------------------------------
+// The Inference Providers router's per-provider paths, the Hub's model-mapping call, Inference
+// Endpoints task routes and the fal/Replicate shapes the @huggingface/inference client sends
+// (api/hf/include/infergate/api/hf.hpp lists them). Chat goes through handle_chat (OpenAI shape,
+// the plan restricted to the provider the path names); everything else answers {"error": "..."}.
+
+// What fal queue results and served images live in between calls: one per process, bounded.
+inline api::hf::ResultStore& hf_store() {
+  static api::hf::ResultStore store;
+  return store;
+}
+
+template <class Stream>
+awaitable<bool> Session<Stream>::reply_hf_error(RequestInfo& ri, const api::Error& err) {
+  std::string extra;
+  if (err.retry_after_s >= 0) extra = "Retry-After: " + std::to_string(err.retry_after_s) + "\r\n";
+  if (err.status == 405) extra += "Allow: " + err.code + "\r\n";
+  if (err.status == 401) extra += "WWW-Authenticate: Bearer\r\n";
+  if (ri.error_class.empty()) ri.error_class = std::string(api::openai_type(err.kind));
+  const std::string body = api::hf::error_body(err);
+  co_return co_await reply(ri, static_cast<unsigned>(err.status), body, extra);
+}
+
+template <class Stream>
+std::optional<policy::RoutePlan> Session<Stream>::hf_plan(std::string_view model,
+                                                          std::string_view provider,
+                                                          const policy::Principal& who,
+                                                          api::Error& err) {
+  const auto& router = services_.router;
+  // The provider's own model id (the Hub mapping's providerId) on that provider...
+  if (auto p = router.plan_provider_model(provider, model, who, err)) return p;
+  const api::Error first = err;
+  // ...else a public model name, restricted to that provider as `model:provider` would be. The
+  // gateway stands in for HF's own hf-inference: without a provider of that name, any
+  // deployment of the public model serves.
+  std::string name(model);
+  if (router.knows_provider(provider)) {
+    name += ':';
+    name += provider;
+  } else if (provider != "hf-inference") {
+    err = first;
+    return std::nullopt;
+  }
+  if (auto p = router.plan(name, who, err)) return p;
+  err = first;
+  return std::nullopt;
+}
+
+template <class Stream>
+std::string Session<Stream>::hf_origin(const Request& req) {
+  std::string_view host;
+  if (auto it = req.find(http::field::host); it != req.end()) host = it->value();
+  const bool ok =
+      !host.empty() && host.size() <= 255 && std::all_of(host.begin(), host.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '.' || c == '-' || c == ':' || c == '[' || c == ']';
+      });
+  std::string origin = worker_.tls() != nullptr ? "https://" : "http://";
+  origin += ok ? host : std::string_view("localhost");
+  return origin;
+}
+
+template <class Stream>
+awaitable<bool> Session<Stream>::handle_hf(Request& req, RequestInfo& ri,
+                                           const api::hf::Route& route) {
+  using Kind = api::hf::Route::Kind;
+  const auto method = req.method();
+  auto wrong_method = [&](const char* allow) {
+    api::Error err = api::Error::make(
+        api::ErrorKind::method_not_allowed,
+        "Method " + std::string(req.method_string()) + " is not allowed on this route.");
+    err.code = allow;
+    return err;
+  };
+  const bool get = method == http::verb::get;
+  const bool post = method == http::verb::post;
+
+  if (route.kind == Kind::chat) {
+    if (!post) co_return co_await reply_error(ri, wrong_method("POST"));
+    if (route.provider.empty()) {
+      // Inference Endpoints style (/models/{model}/v1/chat/completions): the path names the
+      // public model; the client's body may carry the endpoint URL as `model` instead.
+      if (api::hf::body_model(req.body()) != route.model) {
+        auto j = nlohmann::json::parse(req.body(), nullptr, false);
+        if (j.is_object()) {
+          j["model"] = route.model;
+          req.body() = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        }
+      }
+    } else {
+      ri.hf_provider = route.provider;
+    }
+    co_return co_await handle_chat(req, ri);
+  }
+  if (route.kind == Kind::file) {
+    if (!get) co_return co_await reply_hf_error(ri, wrong_method("GET"));
+    auto file = hf_store().file(route.id);
+    if (!file) {
+      co_return co_await reply_hf_error(
+          ri, api::Error::make(api::ErrorKind::not_found, "This file does not exist or expired."));
+    }
+    co_return co_await reply(ri, 200, file->bytes, "Cache-Control: private, max-age=600\r\n",
+                             file->content_type);
+  }
+
+  // Everything else is per key.
+  const auto key = presented_key(req);
+  auto who = key.empty() ? std::nullopt : services_.keys.authenticate(key);
+  if (!who) {
+    co_return co_await reply_hf_error(
+        ri, api::Error::make(api::ErrorKind::authentication,
+                             key.empty() ? "You didn't provide an API key. Use the "
+                                           "Authorization header: 'Bearer YOUR_KEY'."
+                                         : "Invalid credentials in Authorization header.",
+                             "", "invalid_api_key"));
+  }
+  ri.rec.key_id = who->key_id();
+  ri.rec.org = who->org();
+
+  if (route.kind == Kind::hub_model) {
+    if (!get) co_return co_await reply_hf_error(ri, wrong_method("GET"));
+    const auto* m = services_.config.find_model(route.model);
+    ri.model = route.model.substr(0, 256);
+    if (m == nullptr || !who->may_use(m->name)) {
+      co_return co_await reply_hf_error(
+          ri, api::Error::make(api::ErrorKind::not_found,
+                               "Model `" + route.model.substr(0, 256) +
+                                   "` does not exist or you do not have access to it.",
+                               "model", "model_not_found"));
+    }
+    co_return co_await reply(ri, 200, api::hf::render_hub_model(*m, services_.config));
+  }
+  if (route.kind == Kind::fal_result || route.kind == Kind::fal_status) {
+    if (!get) co_return co_await reply_hf_error(ri, wrong_method("GET"));
+    auto result = hf_store().result(route.id, who->key_id());
+    if (!result) {
+      co_return co_await reply_hf_error(
+          ri, api::Error::make(api::ErrorKind::not_found,
+                               "Request `" + route.id + "` does not exist or expired."));
+    }
+    if (route.kind == Kind::fal_result) co_return co_await reply(ri, 200, *result);
+    const std::string body = api::hf::render_fal_status(hf_origin(req), route.model, route.id);
+    co_return co_await reply(ri, 200, body);
+  }
+  if (!post) co_return co_await reply_hf_error(ri, wrong_method("POST"));
+  co_return co_await handle_hf_task(req, ri, route, *who);
+}
+
+template <class Stream>
+awaitable<bool> Session<Stream>::handle_hf_task(Request& req, RequestInfo& ri,
+                                                const api::hf::Route& route,
+                                                const policy::Principal& who) {
+  using Kind = api::hf::Route::Kind;
+  using api::hf::Task;
+  namespace hf = api::hf;
+  api::Error err;
+  std::string bill_to;
+  if (auto it = req.find("x-hf-bill-to"); it != req.end())
+    bill_to = std::string(it->value().substr(0, 256));
+
+  // Which model and provider the route names, and (when the route fixes it) the task.
+  std::string model = route.model;
+  std::string provider = route.provider;
+  std::string version;
+  std::optional<Task> task;
+  switch (route.kind) {
+    case Kind::embeddings:
+      task = Task::feature_extraction;
+      model = hf::body_model(req.body());
+      break;
+    case Kind::images:
+      task = Task::text_to_image;
+      model = hf::body_model(req.body());
+      break;
+    case Kind::pipeline:
+      task = route.task;
+      break;
+    case Kind::fal_submit:
+      task = Task::text_to_image;
+      break;
+    case Kind::replicate_predict:
+      task = Task::text_to_image;
+      if (model.empty()) {
+        // POST /v1/predictions names the model only by version: the deployment whose upstream
+        // id is "owner/name:version".
+        auto j = nlohmann::json::parse(req.body(), nullptr, false);
+        if (j.is_object() && j.contains("version") && j["version"].is_string())
+          version = j["version"].template get<std::string>().substr(0, 256);
+        const std::string suffix = ":" + version;
+        for (const auto& m : services_.config.models)
+          for (const auto& d : m.deployments)
+            if (!version.empty() && d.model.size() > suffix.size() && d.model.ends_with(suffix))
+              if (const auto* p = services_.config.find_provider(d.provider);
+                  p != nullptr && policy::hf_provider_name(*p) == "replicate" && model.empty())
+                model = d.model;
+        if (model.empty()) {
+          co_return co_await reply_hf_error(
+              ri, api::Error::make(api::ErrorKind::not_found,
+                                   "No model with version `" + version + "` is served here.",
+                                   "version", "model_not_found"));
+        }
+      }
+      break;
+    default:  // model_task: the model's own task
+      break;
+  }
+  ri.model = model.substr(0, 256);
+  if (model.empty()) {
+    co_return co_await reply_hf_error(
+        ri, api::Error::make(api::ErrorKind::invalid_request, "`model` is required.", "model"));
+  }
+  std::optional<policy::RoutePlan> plan = provider.empty() ? services_.router.plan(model, who, err)
+                                                           : hf_plan(model, provider, who, err);
+  if (!plan) co_return co_await reply_hf_error(ri, err);
+  if (!task) task = hf::model_task(*plan->model, services_.config);
+  const std::string& public_name = plan->model->name;
+  ri.model = public_name.substr(0, 256);
+
+  adapters::CallContext ctx = call_context(ri);
+  Outcome o;
+  RaceEnd end = RaceEnd::done;
+  std::string extra;
+
+  if (*task == Task::conversational) {
+    co_return co_await reply_hf_error(
+        ri, api::Error::make(
+                api::ErrorKind::invalid_request,
+                "Model `" + public_name + "` is a conversational model: use /v1/chat/completions.",
+                "model", "unsupported_task"));
+  }
+
+  if (*task == Task::feature_extraction) {
+    api::EmbeddingsRequest ereq;
+    bool single = false;
+    const bool openai_shape = route.kind == Kind::embeddings;
+    const bool parsed =
+        openai_shape ? openai::parse_embeddings_request(req.body(), ereq, err)
+                     : hf::parse_feature_extraction(req.body(), public_name, ereq, single, err);
+    if (!parsed) co_return co_await reply_hf_error(ri, err);
+    ereq.model = public_name;
+    ereq.bill_to = bill_to;
+    api::EmbeddingsResponse resp;
+    auto attempt = [&](adapters::Adapter& adapter, const adapters::Target& target) {
+      resp = api::EmbeddingsResponse{};
+      return adapter.embed(ereq, target, ctx, resp);
+    };
+    end = co_await run_guarded(*plan, public_name, ctx, nullptr, attempt, o);
+    if (auto done = co_await hf_settle(ri, end, o)) co_return *done;
+    append_dropped_header(extra, ctx.dropped_params);
+    const std::string body = openai_shape ? openai::render_embeddings(resp, model, ereq.base64)
+                                          : hf::render_feature_extraction(resp, single);
+    co_return co_await reply(ri, 200, body, extra);
+  }
+
+  // text-to-image
+  api::ImageRequest ireq;
+  bool parsed = false;
+  switch (route.kind) {
+    case Kind::images:
+      parsed = hf::parse_together_images(req.body(), ireq, err);
+      break;
+    case Kind::fal_submit:
+      parsed = hf::parse_fal_request(req.body(), public_name, ireq, err);
+      break;
+    case Kind::replicate_predict:
+      parsed = hf::parse_replicate_request(req.body(), public_name, ireq, nullptr, err);
+      break;
+    default:
+      parsed = hf::parse_text_to_image(req.body(), public_name, ireq, err);
+      break;
+  }
+  if (!parsed) co_return co_await reply_hf_error(ri, err);
+  ireq.model = public_name;
+  ireq.bill_to = bill_to;
+  const auto started = Clock::now();
+  api::ImageResponse resp;
+  auto attempt = [&](adapters::Adapter& adapter, const adapters::Target& target) {
+    resp = api::ImageResponse{};
+    return adapter.generate_image(ireq, target, ctx, resp);
+  };
+  end = co_await run_guarded(*plan, public_name, ctx, nullptr, attempt, o);
+  if (auto done = co_await hf_settle(ri, end, o)) co_return *done;
+  append_dropped_header(extra, ctx.dropped_params);
+  if (resp.images.empty()) {
+    co_return co_await reply_hf_error(
+        ri, api::Error::make(api::ErrorKind::upstream, "The provider returned no image."));
+  }
+  for (auto& im : resp.images)
+    if (!im.bytes.empty())
+      im.content_type = std::string(hf::sniff_image_type(
+          im.bytes, im.content_type.empty() ? std::string_view("image/png") : im.content_type));
+
+  if (route.kind == Kind::pipeline || route.kind == Kind::model_task) {
+    // HF task API: the image itself.
+    auto& im = resp.images.front();
+    if (im.bytes.empty()) {
+      co_return co_await reply_hf_error(
+          ri, api::Error::make(api::ErrorKind::upstream,
+                               "The provider returned an image URL, not the image."));
+    }
+    const std::string bytes = std::move(im.bytes);
+    const std::string type = im.content_type;
+    co_return co_await reply(ri, 200, bytes, extra, type);
+  }
+
+  // fal, Replicate and (url) Together answer URLs: images the gateway serves for a while
+  // (a data: URL when the store cannot take one), or the provider's own URL.
+  const std::string origin = hf_origin(req);
+  std::vector<std::string> urls;
+  if (route.kind != Kind::images || ireq.want_url) {
+    for (auto& im : resp.images) {
+      if (im.bytes.empty()) {
+        urls.push_back(im.url);
+        continue;
+      }
+      std::string id = hf_store().put_file(im.bytes, im.content_type);
+      if (!id.empty()) {
+        urls.push_back(origin + "/hf-files/" + id);
+      } else {
+        std::string data = "data:" + im.content_type + ";base64,";
+        openai::append_base64(data, im.bytes);
+        urls.push_back(std::move(data));
+      }
+    }
+  }
+  if (route.kind == Kind::images) {
+    const std::string body =
+        hf::render_together_images("img-" + ri.id, model, resp, ireq.want_url, urls);
+    co_return co_await reply(ri, 200, body, extra);
+  }
+  if (route.kind == Kind::replicate_predict) {
+    const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    const auto colon = model.find(':');
+    const std::string body = hf::render_replicate_prediction(
+        origin, hf::random_id(), model.substr(0, colon),
+        colon == std::string::npos ? std::string_view{} : std::string_view(model).substr(colon + 1),
+        ireq, urls, unix_now(), seconds);
+    co_return co_await reply(ri, 201, body, extra);
+  }
+  // fal: the result itself (synchronous run), or kept for the queue's result call.
+  std::string result = hf::render_fal_result(ireq, urls, resp);
+  if (!route.queue) co_return co_await reply(ri, 200, result, extra);
+  const std::string id = hf_store().put_result(who.key_id(), std::move(result));
+  if (id.empty()) {
+    co_return co_await reply_hf_error(
+        ri, api::Error::make(api::ErrorKind::internal, "The result is too large to keep."));
+  }
+  const std::string body = hf::render_fal_queued(origin, route.model, id);
+  co_return co_await reply(ri, 200, body, extra);
+}
+
+// After run_guarded of an HF task: the failure in HF's shape, or nullopt on success.
+template <class Stream>
+awaitable<std::optional<bool>> Session<Stream>::hf_settle(RequestInfo& ri, RaceEnd end,
+                                                          const Outcome& o) {
+  record_outcome(ri, o);
+  if (end == RaceEnd::client_gone) {
+    ri.rec.status = 499;
+    ri.error_class = "client_closed";
+    co_return false;
+  }
+  if (end == RaceEnd::timed_out) {
+    co_return co_await reply_hf_error(
+        ri, api::Error::make(api::ErrorKind::timeout, "The request timed out.", "", "timeout"));
+  }
+  if (o.ok) co_return std::nullopt;
+  api::Error err = o.error;
+  // The HF client retries a 503 at once and without bound (src/utils/request.ts): "no healthy
+  // deployment" is answered 502 on these routes so it does not spin.
+  if (err.status == 503) err.status = 502;
+  co_return co_await reply_hf_error(ri, err);
+}
+// ---- end of Hugging Face routes (hf) ------------------------------------------------------------
 
 template <class Stream>
 awaitable<void> serve_stream(Worker& worker, Stream& stream, ConnectionState& conn) {

@@ -172,7 +172,10 @@ describe('models.list', () => {
       assert.equal(typeof model.created, 'number');
       ids.push(model.id);
     }
-    assert.deepEqual([...ids].sort(), ['demo-chat', 'demo-claude', 'demo-claude-tools', 'demo-fallback', 'demo-tools']);
+    assert.deepEqual([...ids].sort(), [
+      'demo-chat', 'demo-claude', 'demo-claude-tools', 'demo-embed', 'demo-fallback', 'demo-image',
+      'demo-instruct', 'demo-tools',
+    ]);
   });
 });
 

@@ -124,6 +124,9 @@ DEAD_PORT=$(free_port)
 # The gateway key: the same shape as `infergate keys new` ("ig-" + 43 base64url characters).
 GATEWAY_KEY="ig-$(head -c 32 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')"
 GATEWAY_KEY_SHA256=$(printf '%s' "$GATEWAY_KEY" | sha256sum | cut -d' ' -f1)
+# The Hugging Face client sends its token to the router and the Hub only when it starts "hf_".
+HF_KEY="hf_$(head -c 32 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')"
+HF_KEY_SHA256=$(printf '%s' "$HF_KEY" | sha256sum | cut -d' ' -f1)
 # The provider's secret reaches the config only through ${ENV}, as in production.
 export UPSTREAM_KEY="sk-mock-upstream-$RANDOM$RANDOM"
 
@@ -146,6 +149,11 @@ providers:
     type: anthropic
     base_url: http://127.0.0.1:$ANTHROPIC_MOCK_PORT/v1
     api_key: \${UPSTREAM_KEY}
+  # Hugging Face provider names (hf_inference.test.mjs), all in front of the OpenAI mock.
+  - { name: together, type: openai, base_url: "http://127.0.0.1:$MOCK_PORT/v1", api_key: "\${UPSTREAM_KEY}" }
+  - { name: hf-inference, type: openai, base_url: "http://127.0.0.1:$MOCK_PORT/v1", api_key: "\${UPSTREAM_KEY}" }
+  - { name: fal-ai, type: openai, base_url: "http://127.0.0.1:$MOCK_PORT/v1", api_key: "\${UPSTREAM_KEY}" }
+  - { name: replicate, type: openai, base_url: "http://127.0.0.1:$MOCK_PORT/v1", api_key: "\${UPSTREAM_KEY}" }
   - name: down
     type: openai
     base_url: http://127.0.0.1:$DEAD_PORT/v1
@@ -177,10 +185,28 @@ models:
     owned_by: infergate
     deployments:
       - { provider: mock, model: mock-hidden }
+  # OpenAI's non-chat routes (openai_ops.test.mjs).
+  - { name: demo-embed, owned_by: infergate, deployments: [ { provider: down, model: x }, { provider: mock, model: mock-embed } ] }
+  - { name: demo-image, owned_by: infergate, deployments: [ { provider: mock, model: mock-image } ] }
+  - { name: demo-instruct, owned_by: infergate, deployments: [ { provider: mock, model: mock-instruct } ] }
+  - name: meta-llama/Llama-3.1-8B-Instruct
+    deployments:
+      - { provider: together, model: together-llama }
+      - { provider: mock, model: mock-llama }
+  - name: BAAI/bge-small-en-v1.5
+    deployments: [ { provider: hf-inference, model: mock-embed } ]
+  - name: black-forest-labs/FLUX.1-schnell
+    deployments:
+      - { provider: fal-ai, model: fal-ai/flux/schnell }
+      - { provider: replicate, model: black-forest-labs/flux-schnell }
+      - { provider: hf-inference, model: mock-flux }
 keys:
+  - id: conformance-hf
+    sha256: $HF_KEY_SHA256
+    models: [meta-llama/Llama-3.1-8B-Instruct, BAAI/bge-small-en-v1.5, black-forest-labs/FLUX.1-schnell]
   - id: conformance
     sha256: $GATEWAY_KEY_SHA256
-    models: [demo-chat, demo-tools, demo-fallback, demo-claude, demo-claude-tools]
+    models: [demo-chat, demo-tools, demo-fallback, demo-claude, demo-claude-tools, demo-embed, demo-image, demo-instruct]
 routing:
   max_attempts: 3
 EOF
@@ -202,5 +228,5 @@ done
 
 echo "== node --test (gateway :$GATEWAY_PORT, mock :$MOCK_PORT)" >&2
 cd "$HERE"
-GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT/v1" GATEWAY_KEY="$GATEWAY_KEY" \
+GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT/v1" GATEWAY_KEY="$GATEWAY_KEY" HF_KEY="$HF_KEY" \
   MOCK_URL="http://127.0.0.1:$MOCK_PORT" node --test --test-reporter=spec "$@"

@@ -1,7 +1,9 @@
 #include "mock_openai.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
+#include <cmath>
 
 #include <nlohmann/json.hpp>
 
@@ -99,11 +101,9 @@ std::string apply_behaviour(std::string_view spec, Behaviour& b) {
       std::string_view name;
       bool* field;
     };
-    const BoolKey bool_keys[] = {{"stall", &b.stall},
-                                 {"malformed", &b.malformed},
-                                 {"tool_call", &b.tool_call},
-                                 {"usage", &b.usage},
-                                 {"echo", &b.echo}};
+    const BoolKey bool_keys[] = {{"stall", &b.stall},         {"malformed", &b.malformed},
+                                 {"tool_call", &b.tool_call}, {"usage", &b.usage},
+                                 {"echo", &b.echo},           {"b64_only", &b.b64_only}};
     bool known = false;
     for (const auto& k : int_keys) {
       if (k.name != key) continue;
@@ -447,5 +447,345 @@ void ChunkWriter::usage(std::string& out) const {
 void ChunkWriter::done(std::string& out) { out += "data: [DONE]\n\n"; }
 
 void ChunkWriter::garbage(std::string& out) { out += "data: {\"id\": not json at all\n\n"; }
+
+// ---------------------------------------------------------------------------------------------
+// Non-chat routes. An independent reading of OpenAI's API reference ("Embeddings", "Images",
+// "Completions (legacy)"); no code shared with the gateway.
+
+namespace {
+
+// Text or token-array inputs (string | string[] | int[] | int[][]) as strings; token arrays
+// become their ids joined by spaces. `words` counts whitespace words and token ids.
+std::optional<BadRequest> text_inputs(const nlohmann::json& v, const char* key, bool allow_empty,
+                                      std::vector<std::string>& out, std::int64_t& words) {
+  const std::string k = key;
+  auto token_array = [&](const nlohmann::json& a,
+                         const std::string& where) -> std::optional<BadRequest> {
+    if (a.empty() || a.size() > 100000) return BadRequest{"Invalid '" + where + "'.", where};
+    std::string text;
+    for (const auto& t : a) {
+      if (!t.is_number_integer() || t.get<std::int64_t>() < 0)
+        return BadRequest{"Invalid '" + where + "': expected token ids.", where};
+      if (!text.empty()) text += ' ';
+      text += std::to_string(t.get<std::int64_t>());
+    }
+    words += static_cast<std::int64_t>(a.size());
+    out.push_back(std::move(text));
+    return std::nullopt;
+  };
+  if (v.is_string()) {
+    if (!allow_empty && v.get_ref<const std::string&>().empty())
+      return BadRequest{"'" + k + "' cannot be an empty string.", k};
+    words += count_words(v.get_ref<const std::string&>());
+    out.push_back(v.get<std::string>());
+    return std::nullopt;
+  }
+  if (!v.is_array() || v.empty() || v.size() > kMaxMockInputs)
+    return BadRequest{"Invalid type for '" + k + "'.", k};
+  if (v.front().is_number_integer()) return token_array(v, k);
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const std::string where = k + "[" + std::to_string(i) + "]";
+    const auto& e = v[i];
+    if (e.is_string()) {
+      if (!allow_empty && e.get_ref<const std::string&>().empty())
+        return BadRequest{"'" + where + "' cannot be an empty string.", where};
+      words += count_words(e.get_ref<const std::string&>());
+      out.push_back(e.get<std::string>());
+    } else if (e.is_array()) {
+      if (auto bad = token_array(e, where)) return bad;
+    } else {
+      return BadRequest{"Invalid type for '" + where + "'.", where};
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<BadRequest> model_of(const nlohmann::json& doc, std::string& model) {
+  auto m = doc.find("model");
+  if (m == doc.end() || !m->is_string() || m->get_ref<const std::string&>().empty())
+    return BadRequest{"you must provide a model parameter", "model"};
+  model = m->get<std::string>();
+  return std::nullopt;
+}
+
+const BadRequest kNotJson{"We could not parse the JSON body of your request.", ""};
+
+}  // namespace
+
+std::optional<BadRequest> parse_embeddings(std::string_view body, EmbeddingsCall& call) {
+  call = EmbeddingsCall{};
+  auto doc = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object()) return kNotJson;
+  if (auto bad = model_of(doc, call.model)) return bad;
+  auto input = doc.find("input");
+  if (input == doc.end()) return BadRequest{"Missing required parameter: 'input'.", "input"};
+  if (auto bad = text_inputs(*input, "input", false, call.inputs, call.prompt_tokens)) return bad;
+  if (auto ef = doc.find("encoding_format"); ef != doc.end() && !ef->is_null()) {
+    if (!ef->is_string() || (*ef != "float" && *ef != "base64"))
+      return BadRequest{"Invalid value for 'encoding_format'.", "encoding_format"};
+    call.base64 = *ef == "base64";
+  }
+  if (auto d = doc.find("dimensions"); d != doc.end() && !d->is_null()) {
+    if (!d->is_number_integer() || d->get<std::int64_t>() < 1 ||
+        d->get<std::int64_t>() > kMaxEmbeddingDims)
+      return BadRequest{"Invalid value for 'dimensions'.", "dimensions"};
+    call.dims = d->get<int>();
+  }
+  return std::nullopt;
+}
+
+std::vector<float> embedding_for(std::string_view text, int dims) {
+  std::uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (char c : text) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ull;
+  }
+  std::vector<float> v(static_cast<std::size_t>(std::max(1, dims)));
+  double norm = 0;
+  for (auto& x : v) {
+    h += 0x9e3779b97f4a7c15ull;  // splitmix64
+    std::uint64_t z = h;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    x = static_cast<float>(static_cast<double>(z >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+    norm += static_cast<double>(x) * x;
+  }
+  norm = std::sqrt(norm);
+  if (norm > 0)
+    for (auto& x : v) x = static_cast<float>(x / norm);
+  return v;
+}
+
+std::string base64(std::string_view bytes) {
+  static constexpr char k[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  std::size_t i = 0;
+  for (; i + 3 <= bytes.size(); i += 3) {
+    const std::uint32_t v = (std::uint32_t{p[i]} << 16) | (std::uint32_t{p[i + 1]} << 8) | p[i + 2];
+    for (int sh : {18, 12, 6, 0}) out += k[(v >> sh) & 63];
+  }
+  if (i < bytes.size()) {
+    std::uint32_t v = std::uint32_t{p[i]} << 16;
+    if (i + 1 < bytes.size()) v |= std::uint32_t{p[i + 1]} << 8;
+    out += k[(v >> 18) & 63];
+    out += k[(v >> 12) & 63];
+    out += i + 1 < bytes.size() ? k[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+std::string embeddings_body(const EmbeddingsCall& call) {
+  std::string out = R"({"object":"list","data":[)";
+  char buf[32];
+  for (std::size_t i = 0; i < call.inputs.size(); ++i) {
+    if (i) out += ',';
+    out += R"({"object":"embedding","index":)";
+    append_int(out, static_cast<std::int64_t>(i));
+    out += R"(,"embedding":)";
+    const auto v = embedding_for(call.inputs[i], call.dims);
+    if (call.base64) {
+      std::string raw;
+      for (float f : v) {
+        const auto bits = std::bit_cast<std::uint32_t>(f);
+        for (int b = 0; b < 4; ++b) raw += static_cast<char>((bits >> (8 * b)) & 0xff);
+      }
+      out += '"';
+      out += base64(raw);
+      out += '"';
+    } else {
+      out += '[';
+      for (std::size_t k = 0; k < v.size(); ++k) {
+        if (k) out += ',';
+        auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v[k]);
+        (void)ec;
+        out.append(buf, end);
+      }
+      out += ']';
+    }
+    out += '}';
+  }
+  out += R"(],"model":)";
+  append_json_string(out, call.model);
+  out += R"(,"usage":{"prompt_tokens":)";
+  append_int(out, call.prompt_tokens);
+  out += R"(,"total_tokens":)";
+  append_int(out, call.prompt_tokens);
+  out += "}}";
+  return out;
+}
+
+std::optional<BadRequest> parse_image(std::string_view body, ImageCall& call) {
+  call = ImageCall{};
+  auto doc = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object()) return kNotJson;
+  if (auto bad = model_of(doc, call.model)) return bad;
+  auto prompt = doc.find("prompt");
+  if (prompt == doc.end() || !prompt->is_string() || prompt->get_ref<const std::string&>().empty())
+    return BadRequest{"Missing required parameter: 'prompt'.", "prompt"};
+  call.prompt = prompt->get<std::string>();
+  if (auto n = doc.find("n"); n != doc.end() && !n->is_null()) {
+    if (!n->is_number_integer() || n->get<std::int64_t>() < 1 || n->get<std::int64_t>() > 10)
+      return BadRequest{"Invalid value for 'n': expected 1 to 10.", "n"};
+    call.n = n->get<int>();
+  }
+  if (auto rf = doc.find("response_format"); rf != doc.end() && !rf->is_null()) {
+    if (!rf->is_string() || (*rf != "url" && *rf != "b64_json"))
+      return BadRequest{"Invalid value for 'response_format'.", "response_format"};
+    call.url = *rf == "url";
+  }
+  if (auto sz = doc.find("size"); sz != doc.end() && !sz->is_null() && !sz->is_string())
+    return BadRequest{"Invalid type for 'size'.", "size"};
+  return std::nullopt;
+}
+
+std::string_view tiny_png() {
+  // 1x1 8-bit greyscale, one black pixel: IHDR, IDAT (zlib of filter byte + pixel), IEND, with
+  // their CRCs (checked by the unit test against a decoder-free CRC-32).
+  static constexpr char kPng[] =
+      "\x89PNG\r\n\x1a\n"
+      "\x00\x00\x00\x0dIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x00\x00\x00\x00\x3a\x7e\x9b\x55"
+      "\x00\x00\x00\x0aIDAT\x78\x9c\x63\x60\x00\x00\x00\x02\x00\x01\x48\xaf\xa4\x71"
+      "\x00\x00\x00\x00IEND\xae\x42\x60\x82";
+  return {kPng, sizeof kPng - 1};
+}
+
+std::string images_body(const ImageCall& call, std::string_view base, std::int64_t created) {
+  std::string out = R"({"created":)";
+  append_int(out, created);
+  out += R"(,"data":[)";
+  const std::string b64 = base64(tiny_png());
+  for (int i = 0; i < call.n; ++i) {
+    if (i) out += ',';
+    if (call.url) {
+      out += R"({"url":)";
+      append_json_string(out, std::string(base) + std::string(kImagePath));
+    } else {
+      out += R"({"b64_json":")";
+      out += b64;
+      out += '"';
+    }
+    out += R"(,"revised_prompt":)";
+    append_json_string(out, "mock: " + call.prompt.substr(0, 200));
+    out += '}';
+  }
+  const std::int64_t words = count_words(call.prompt);
+  out += R"(],"usage":{"total_tokens":)";
+  append_int(out, words + 16 * call.n);
+  out += R"(,"input_tokens":)";
+  append_int(out, words);
+  out += R"(,"output_tokens":)";
+  append_int(out, 16 * call.n);
+  out += R"(,"input_tokens_details":{"text_tokens":)";
+  append_int(out, words);
+  out += R"(,"image_tokens":0}}})";
+  return out;
+}
+
+std::optional<BadRequest> parse_completion(std::string_view body, CompletionCall& call) {
+  call = CompletionCall{};
+  auto doc = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object()) return kNotJson;
+  if (auto bad = model_of(doc, call.model)) return bad;
+  auto prompt = doc.find("prompt");
+  if (prompt == doc.end()) return BadRequest{"Missing required parameter: 'prompt'.", "prompt"};
+  std::vector<std::string> prompts;
+  if (auto bad = text_inputs(*prompt, "prompt", true, prompts, call.prompt_tokens)) return bad;
+  if (!prompts.empty()) call.prompt = prompts.front();
+  if (auto s = doc.find("stream"); s != doc.end() && !s->is_null()) {
+    if (!s->is_boolean()) return BadRequest{"Invalid type for 'stream'.", "stream"};
+    call.stream = s->get<bool>();
+  }
+  if (auto so = doc.find("stream_options"); so != doc.end() && so->is_object()) {
+    if (auto iu = so->find("include_usage"); iu != so->end() && iu->is_boolean())
+      call.include_usage = iu->get<bool>();
+  }
+  if (auto e = doc.find("echo"); e != doc.end() && e->is_boolean()) call.echo = e->get<bool>();
+  if (auto mt = doc.find("max_tokens"); mt != doc.end() && !mt->is_null()) {
+    if (!mt->is_number_integer() || mt->get<std::int64_t>() < 0)
+      return BadRequest{"Invalid 'max_tokens': expected an integer >= 0.", "max_tokens"};
+    call.max_tokens = mt->get<std::int64_t>();
+  }
+  return std::nullopt;
+}
+
+Answer plan_completion(const CompletionCall& call, const Behaviour& b) {
+  ChatCall chat;
+  chat.model = call.model;
+  chat.prompt_tokens = call.prompt_tokens;
+  chat.max_tokens = call.max_tokens;
+  Behaviour plain = b;
+  plain.tool_call = false;
+  plain.echo = false;
+  Answer a = plan_answer(chat, plain);
+  if (call.echo) a.pieces.insert(a.pieces.begin(), call.prompt);  // echo: the prompt comes first
+  return a;
+}
+
+std::string text_completion_body(const CompletionCall& call, const Answer& answer,
+                                 std::string_view id, std::int64_t created) {
+  std::string text;
+  for (const auto& p : answer.pieces) text += p;
+  std::string out = R"({"id":)";
+  append_json_string(out, id);
+  out += R"(,"object":"text_completion","created":)";
+  append_int(out, created);
+  out += R"(,"model":)";
+  append_json_string(out, call.model);
+  out += R"(,"system_fingerprint":"fp_mock","choices":[{"text":)";
+  append_json_string(out, text);
+  out += R"(,"index":0,"logprobs":null,"finish_reason":)";
+  append_json_string(out, answer.finish_reason);
+  out += "}]";
+  if (answer.usage) {
+    out += R"(,"usage":{"prompt_tokens":)";
+    append_int(out, answer.prompt_tokens);
+    out += R"(,"completion_tokens":)";
+    append_int(out, answer.completion_tokens);
+    out += R"(,"total_tokens":)";
+    append_int(out, answer.prompt_tokens + answer.completion_tokens);
+    out += '}';
+  }
+  out += '}';
+  return out;
+}
+
+void text_completion_chunk(const CompletionCall& call, std::string_view id, std::int64_t created,
+                           std::string_view text, std::string_view finish_reason,
+                           std::string& out) {
+  out += R"(data: {"id":)";
+  append_json_string(out, id);
+  out += R"(,"object":"text_completion","created":)";
+  append_int(out, created);
+  out += R"(,"choices":[{"text":)";
+  append_json_string(out, text);
+  out += R"(,"index":0,"logprobs":null,"finish_reason":)";
+  append_nullable_string(out, finish_reason);
+  out += R"(}],"model":)";
+  append_json_string(out, call.model);
+  out += R"(,"system_fingerprint":"fp_mock"})";
+  out += "\n\n";
+}
+
+void text_completion_usage_chunk(const CompletionCall& call, const Answer& answer,
+                                 std::string_view id, std::int64_t created, std::string& out) {
+  if (!call.include_usage || !answer.usage) return;
+  out += R"(data: {"id":)";
+  append_json_string(out, id);
+  out += R"(,"object":"text_completion","created":)";
+  append_int(out, created);
+  out += R"(,"choices":[],"model":)";
+  append_json_string(out, call.model);
+  out += R"(,"usage":{"prompt_tokens":)";
+  append_int(out, answer.prompt_tokens);
+  out += R"(,"completion_tokens":)";
+  append_int(out, answer.completion_tokens);
+  out += R"(,"total_tokens":)";
+  append_int(out, answer.prompt_tokens + answer.completion_tokens);
+  out += "}}\n\n";
+}
 
 }  // namespace infergate::mock

@@ -37,6 +37,7 @@ struct Behaviour {
   bool usage = true;       // false: omit usage
   bool echo = false;       // content = the last user message's text
   int cached_tokens = 0;   // prompt_tokens_details.cached_tokens (capped at prompt_tokens)
+  bool b64_only = false;   // images: always b64_json, whatever response_format says (gpt-image-1)
 };
 
 // Applies "key=value&key=value" to `b`. Returns an empty string on success, else what is wrong
@@ -134,5 +135,74 @@ class ChunkWriter {
   std::string prefix_;  // {"id":...,"choices":[{"index":0,"delta":
   bool usage_null_;     // include_usage: every chunk carries "usage":null
 };
+
+// ---------------------------------------------------------------------------------------------
+// Non-chat routes: /v1/embeddings, /v1/images/generations, /v1/completions.
+
+inline constexpr int kDefaultEmbeddingDims = 8;
+inline constexpr int kMaxEmbeddingDims = 4096;
+inline constexpr std::size_t kMaxMockInputs = 2048;
+
+// The fields of an embeddings request the mock acts on.
+struct EmbeddingsCall {
+  std::string model;
+  std::vector<std::string> inputs;  // texts; a token array becomes its ids joined by spaces
+  bool base64 = false;              // encoding_format "base64"
+  int dims = kDefaultEmbeddingDims;
+  std::int64_t prompt_tokens = 0;  // words of the texts + ids of the token arrays
+};
+std::optional<BadRequest> parse_embeddings(std::string_view body, EmbeddingsCall& call);
+
+// A deterministic unit vector of `dims` values for `text` (FNV-1a seeded splitmix64): the same
+// text always embeds the same, different texts differ.
+std::vector<float> embedding_for(std::string_view text, int dims);
+
+// {"object":"list","data":[{"object":"embedding","index","embedding"}],"model","usage"}; with
+// base64 the vectors are base64 of little-endian float32.
+std::string embeddings_body(const EmbeddingsCall& call);
+
+// The fields of an image request the mock acts on.
+struct ImageCall {
+  std::string model;
+  std::string prompt;
+  int n = 1;
+  bool url = false;  // response_format "url" (default b64_json, as gpt-image-1 answers)
+};
+std::optional<BadRequest> parse_image(std::string_view body, ImageCall& call);
+
+// A valid 1x1 PNG the image route returns (base64) or serves at kImagePath.
+std::string_view tiny_png();
+inline constexpr std::string_view kImagePath = "/_mock/images/tiny.png";
+// {"created","data":[{"b64_json"|"url","revised_prompt"}],"usage"}; urls point at
+// `base` + kImagePath (base: "http://host:port" of the mock as the client reached it).
+std::string images_body(const ImageCall& call, std::string_view base, std::int64_t created);
+
+// Standard base64 of `bytes`.
+std::string base64(std::string_view bytes);
+
+// The fields of a legacy completions request the mock acts on.
+struct CompletionCall {
+  std::string model;
+  bool stream = false;
+  bool include_usage = false;
+  bool echo = false;
+  std::string prompt;  // the first prompt (text, or token ids joined by spaces)
+  std::int64_t prompt_tokens = 0;
+  std::int64_t max_tokens = 16;  // OpenAI's default for /v1/completions
+};
+std::optional<BadRequest> parse_completion(std::string_view body, CompletionCall& call);
+
+// The text pieces one completion answers (tok0 tok1 ..., cut by max_tokens) and its finish.
+Answer plan_completion(const CompletionCall& call, const Behaviour& b);
+
+// A whole text_completion object.
+std::string text_completion_body(const CompletionCall& call, const Answer& answer,
+                                 std::string_view id, std::int64_t created);
+// One text_completion stream chunk ("data: ...\n\n") with `text` and `finish_reason` (empty =
+// null); usage_chunk: the last chunk with empty choices and the usage.
+void text_completion_chunk(const CompletionCall& call, std::string_view id, std::int64_t created,
+                           std::string_view text, std::string_view finish_reason, std::string& out);
+void text_completion_usage_chunk(const CompletionCall& call, const Answer& answer,
+                                 std::string_view id, std::int64_t created, std::string& out);
 
 }  // namespace infergate::mock

@@ -361,5 +361,74 @@ TEST(JsonString, EscapesControlCharacters) {
   EXPECT_EQ(json::parse(out).get<std::string>(), in);
 }
 
+// --- non-chat routes -------------------------------------------------------------------------
+
+std::uint32_t crc32(std::string_view data) {
+  std::uint32_t c = 0xffffffffu;
+  for (unsigned char b : data) {
+    c ^= b;
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+  }
+  return ~c;
+}
+
+TEST(MockOps, TinyPngIsAWellFormedPng) {
+  const std::string_view png = tiny_png();
+  ASSERT_EQ(png.substr(0, 8), std::string_view("\x89PNG\r\n\x1a\n", 8));
+  std::size_t pos = 8;
+  std::vector<std::string> types;
+  while (pos + 12 <= png.size()) {
+    auto u32 = [&](std::size_t at) {
+      return (std::uint32_t{static_cast<unsigned char>(png[at])} << 24) |
+             (std::uint32_t{static_cast<unsigned char>(png[at + 1])} << 16) |
+             (std::uint32_t{static_cast<unsigned char>(png[at + 2])} << 8) |
+             std::uint32_t{static_cast<unsigned char>(png[at + 3])};
+    };
+    const std::uint32_t len = u32(pos);
+    ASSERT_LE(pos + 12 + len, png.size());
+    EXPECT_EQ(crc32(png.substr(pos + 4, 4 + len)), u32(pos + 8 + len)) << "chunk CRC";
+    types.emplace_back(png.substr(pos + 4, 4));
+    pos += 12 + len;
+  }
+  EXPECT_EQ(pos, png.size());
+  EXPECT_EQ(types, (std::vector<std::string>{"IHDR", "IDAT", "IEND"}));
+}
+
+TEST(MockOps, EmbeddingVectorsAreUnitAndDeterministic) {
+  const auto a = embedding_for("hello", 8);
+  const auto b = embedding_for("hello", 8);
+  const auto c = embedding_for("hellp", 8);
+  ASSERT_EQ(a.size(), 8u);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+  double norm = 0;
+  for (float x : a) norm += static_cast<double>(x) * x;
+  EXPECT_NEAR(norm, 1.0, 1e-5);
+}
+
+TEST(MockOps, ParsesNonChatBodies) {
+  EmbeddingsCall e;
+  EXPECT_FALSE(parse_embeddings(R"({"model":"m","input":[[1,2],[3]],"dimensions":16})", e));
+  EXPECT_EQ(e.inputs, (std::vector<std::string>{"1 2", "3"}));
+  EXPECT_EQ(e.prompt_tokens, 3);
+  EXPECT_EQ(e.dims, 16);
+  EXPECT_EQ(parse_embeddings(R"({"model":"m","input":"x","dimensions":0})", e)->param,
+            "dimensions");
+  EXPECT_EQ(parse_embeddings(R"({"input":"x"})", e)->param, "model");
+  ImageCall i;
+  EXPECT_FALSE(parse_image(R"({"model":"m","prompt":"p","response_format":"url","n":3})", i));
+  EXPECT_TRUE(i.url);
+  EXPECT_EQ(i.n, 3);
+  EXPECT_EQ(parse_image(R"({"model":"m","prompt":"p","n":11})", i)->param, "n");
+  CompletionCall k;
+  EXPECT_FALSE(parse_completion(R"({"model":"m","prompt":"a b","echo":true,"max_tokens":2})", k));
+  const Answer ans = plan_completion(k, Behaviour{});
+  std::string text;
+  for (const auto& p : ans.pieces) text += p;
+  EXPECT_EQ(text, "a btok0 tok1");
+  EXPECT_EQ(ans.finish_reason, "length");
+  EXPECT_EQ(parse_completion(R"({"model":"m"})", k)->param, "prompt");
+}
+
 }  // namespace
 }  // namespace infergate::mock

@@ -5,6 +5,7 @@
 #include <ctime>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -58,6 +59,9 @@ struct State {
 
   const int default_latency_ms;
   std::atomic<std::uint64_t> chat_requests{0};
+  std::atomic<std::uint64_t> embeddings_requests{0};
+  std::atomic<std::uint64_t> image_requests{0};
+  std::atomic<std::uint64_t> completion_requests{0};
   std::atomic<std::uint64_t> streams_started{0};
   std::atomic<std::uint64_t> streams_completed{0};
   std::atomic<std::uint64_t> abandoned_streams{0};
@@ -402,6 +406,139 @@ asio::awaitable<bool> handle_chat(Conn& c, const Request& req) {
   co_return co_await respond(c, 200, "application/json", body);
 }
 
+// --- non-chat routes -------------------------------------------------------------------------
+
+// The shared start of the scripted non-chat routes: behaviour from the model id and header,
+// bookkeeping, stall, latency and injected failures. nullopt: go on answering; otherwise the
+// request was answered (or abandoned) and the value is the keep-alive verdict.
+asio::awaitable<std::optional<bool>> scripted_start(Conn& c, const Request& req,
+                                                    const std::string& model, bool stream,
+                                                    Behaviour& b) {
+  State& st = c.st;
+  if (auto err = behaviour_for(model, header_value(req, "x-mock-behaviour"), b); !err.empty()) {
+    ChatCall call;
+    call.model = model;
+    record_chat(st, req, &call, nullptr);
+    co_return co_await respond_error(c, 400, "Mock: " + err, "model");
+  }
+  ChatCall call;
+  call.model = model;
+  const std::uint64_t ordinal = record_chat(st, req, &call, &b);
+  auto abandon = [&] { (stream ? st.abandoned_streams : st.abandoned_requests).fetch_add(1); };
+  if (b.stall) {
+    co_await pause(c, -1);
+    abandon();
+    co_return false;
+  }
+  const int latency = b.latency_ms >= 0 ? b.latency_ms : st.default_latency_ms;
+  if (latency > 0 && !co_await pause(c, latency)) {
+    abandon();
+    co_return false;
+  }
+  if (ordinal != 0 && ordinal <= static_cast<std::uint64_t>(b.fail)) {
+    st.injected_failures.fetch_add(1);
+    std::string extra;
+    if (b.retry_after_s >= 0) extra = "Retry-After: " + std::to_string(b.retry_after_s) + "\r\n";
+    co_return co_await respond_error(c, b.fail_status, {}, {}, extra);
+  }
+  if (b.malformed) {
+    co_return co_await respond(c, 200, "application/json", R"({"object":"list","data":[{"ind)");
+  }
+  co_return std::nullopt;
+}
+
+asio::awaitable<bool> handle_embeddings(Conn& c, const Request& req) {
+  c.st.embeddings_requests.fetch_add(1);
+  EmbeddingsCall call;
+  if (auto bad = parse_embeddings(req.body(), call)) {
+    record_chat(c.st, req, nullptr, nullptr);
+    co_return co_await respond_error(c, 400, bad->message, bad->param);
+  }
+  GaugeGuard active(c.st.active_requests);
+  Behaviour b;
+  if (auto done = co_await scripted_start(c, req, call.model, false, b)) co_return *done;
+  co_return co_await respond(c, 200, "application/json", embeddings_body(call));
+}
+
+asio::awaitable<bool> handle_images(Conn& c, const Request& req) {
+  c.st.image_requests.fetch_add(1);
+  ImageCall call;
+  if (auto bad = parse_image(req.body(), call)) {
+    record_chat(c.st, req, nullptr, nullptr);
+    co_return co_await respond_error(c, 400, bad->message, bad->param);
+  }
+  GaugeGuard active(c.st.active_requests);
+  Behaviour b;
+  if (auto done = co_await scripted_start(c, req, call.model, false, b)) co_return *done;
+  if (b.b64_only) call.url = false;
+  // URLs point back at this mock as the client reached it (its Host header).
+  std::string base = "http://";
+  const auto host = header_value(req, "host");
+  base += host.empty() ? std::string_view("127.0.0.1") : host.substr(0, 256);
+  co_return co_await respond(
+      c, 200, "application/json",
+      images_body(call, base, static_cast<std::int64_t>(std::time(nullptr))));
+}
+
+asio::awaitable<bool> handle_completions(Conn& c, const Request& req) {
+  State& st = c.st;
+  st.completion_requests.fetch_add(1);
+  CompletionCall call;
+  if (auto bad = parse_completion(req.body(), call)) {
+    record_chat(st, req, nullptr, nullptr);
+    co_return co_await respond_error(c, 400, bad->message, bad->param);
+  }
+  GaugeGuard active(st.active_requests);
+  Behaviour b;
+  if (auto done = co_await scripted_start(c, req, call.model, call.stream, b)) co_return *done;
+  const Answer answer = plan_completion(call, b);
+  const std::string id = make_id(st, "cmpl-mock-");
+  const auto created = static_cast<std::int64_t>(std::time(nullptr));
+  if (!call.stream) {
+    co_return co_await respond(c, 200, "application/json",
+                               text_completion_body(call, answer, id, created));
+  }
+  st.streams_started.fetch_add(1);
+  const bool chunked = c.version >= 11;
+  if (!chunked) c.keep_alive = false;
+  c.out.clear();
+  c.out += chunked ? "HTTP/1.1 200 OK\r\n" : "HTTP/1.0 200 OK\r\n";
+  c.out += "Content-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\n";
+  c.out += chunked ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n";
+  if (chunked && !c.keep_alive) c.out += "Connection: close\r\n";
+  c.out += "\r\n";
+  for (std::size_t i = 0; i < answer.pieces.size(); ++i) {
+    if (b.reset_after >= 0 && static_cast<std::size_t>(b.reset_after) == i) {
+      co_await flush(c);
+      reset(c);
+      co_return false;
+    }
+    if (i > 0 && b.token_delay_ms > 0 && !co_await pause(c, b.token_delay_ms)) {
+      st.abandoned_streams.fetch_add(1);
+      co_return false;
+    }
+    c.scratch.clear();
+    text_completion_chunk(call, id, created, answer.pieces[i], {}, c.scratch);
+    append_chunk(c.out, c.scratch, chunked);
+    if (!co_await flush(c)) {
+      st.abandoned_streams.fetch_add(1);
+      co_return false;
+    }
+  }
+  c.scratch.clear();
+  text_completion_chunk(call, id, created, "", answer.finish_reason, c.scratch);
+  text_completion_usage_chunk(call, answer, id, created, c.scratch);
+  ChunkWriter::done(c.scratch);
+  append_chunk(c.out, c.scratch, chunked);
+  if (chunked) c.out += "0\r\n\r\n";
+  if (!co_await flush(c)) {
+    st.abandoned_streams.fetch_add(1);
+    co_return false;
+  }
+  st.streams_completed.fetch_add(1);
+  co_return c.keep_alive;
+}
+
 asio::awaitable<bool> handle_models(Conn& c) {
   static constexpr std::string_view kBody =
       R"({"object":"list","data":[)"
@@ -412,8 +549,9 @@ asio::awaitable<bool> handle_models(Conn& c) {
 
 void reset_state(State& st) {
   for (auto* counter :
-       {&st.chat_requests, &st.streams_started, &st.streams_completed, &st.abandoned_streams,
-        &st.abandoned_requests, &st.injected_failures, &st.resets, &st.connections_total}) {
+       {&st.chat_requests, &st.embeddings_requests, &st.image_requests, &st.completion_requests,
+        &st.streams_started, &st.streams_completed, &st.abandoned_streams, &st.abandoned_requests,
+        &st.injected_failures, &st.resets, &st.connections_total}) {
     counter->store(0);
   }
   std::lock_guard lock(st.mu);
@@ -430,6 +568,9 @@ std::string stats_of(const State& st) {
   }
   nlohmann::json doc = {
       {"chat_requests", st.chat_requests.load()},
+      {"embeddings_requests", st.embeddings_requests.load()},
+      {"image_requests", st.image_requests.load()},
+      {"completion_requests", st.completion_requests.load()},
       {"models", std::move(models)},
       {"streams_started", st.streams_started.load()},
       {"streams_completed", st.streams_completed.load()},
@@ -452,6 +593,14 @@ asio::awaitable<bool> dispatch(Conn& c, const Request& req) {
     co_return co_await handle_chat(c, req);
   }
   if (path == "/v1/models" && method == http::verb::get) co_return co_await handle_models(c);
+  if (path == "/v1/embeddings" && method == http::verb::post)
+    co_return co_await handle_embeddings(c, req);
+  if (path == "/v1/images/generations" && method == http::verb::post)
+    co_return co_await handle_images(c, req);
+  if (path == "/v1/completions" && method == http::verb::post)
+    co_return co_await handle_completions(c, req);
+  if (path == kImagePath && method == http::verb::get)
+    co_return co_await respond(c, 200, "image/png", tiny_png());
   if (path == "/_mock/stats" && method == http::verb::get) {
     co_return co_await respond(c, 200, "application/json", stats_of(c.st));
   }

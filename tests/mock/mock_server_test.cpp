@@ -1,6 +1,8 @@
 // The mock server in-process, on an ephemeral loopback port, driven by a small Beast client.
 #include "mock_server.hpp"
 
+#include "mock_openai.hpp"
+
 #include <chrono>
 #include <optional>
 #include <string>
@@ -388,6 +390,102 @@ TEST_F(MockServerTest, ManyStalledRequestsAllHeldThenReleased) {
     return s["active_requests"] == 0 && s["abandoned_requests"] == kClients &&
            s["connections_active"] == 0;
   }));
+}
+
+// --- non-chat routes -------------------------------------------------------------------------
+
+TEST_F(MockServerTest, EmbeddingsAreDeterministicFloatOrBase64) {
+  Client c(port_);
+  auto a = c.call(http::verb::post, "/v1/embeddings",
+                  R"({"model":"emb","input":["hello world","other"],"dimensions":4})");
+  ASSERT_EQ(a.result_int(), 200u) << a.body();
+  const json ja = json::parse(a.body());
+  EXPECT_EQ(ja["object"], "list");
+  ASSERT_EQ(ja["data"].size(), 2u);
+  EXPECT_EQ(ja["data"][0]["object"], "embedding");
+  EXPECT_EQ(ja["data"][1]["index"], 1);
+  ASSERT_EQ(ja["data"][0]["embedding"].size(), 4u);
+  EXPECT_NE(ja["data"][0]["embedding"], ja["data"][1]["embedding"]);
+  EXPECT_EQ(ja["usage"]["prompt_tokens"], 3);
+  auto again = c.call(http::verb::post, "/v1/embeddings",
+                      R"({"model":"emb","input":"hello world","dimensions":4})");
+  EXPECT_EQ(json::parse(again.body())["data"][0]["embedding"], ja["data"][0]["embedding"]);
+  auto b = c.call(http::verb::post, "/v1/embeddings",
+                  R"({"model":"emb","input":"hello world","encoding_format":"base64"})");
+  const json jb = json::parse(b.body());
+  ASSERT_TRUE(jb["data"][0]["embedding"].is_string());
+  EXPECT_EQ(jb["data"][0]["embedding"].get<std::string>().size(), 44u);  // 8 floats, 32 bytes
+  auto bad = c.call(http::verb::post, "/v1/embeddings", R"({"model":"emb","input":""})");
+  EXPECT_EQ(bad.result_int(), 400u);
+  EXPECT_EQ(json::parse(bad.body())["error"]["param"], "input");
+  EXPECT_EQ(stats()["embeddings_requests"], 4);
+}
+
+TEST_F(MockServerTest, ImagesB64OrUrlServedByTheMock) {
+  Client c(port_);
+  auto a = c.call(http::verb::post, "/v1/images/generations",
+                  R"({"model":"img","prompt":"an otter","n":2})");
+  ASSERT_EQ(a.result_int(), 200u) << a.body();
+  const json ja = json::parse(a.body());
+  ASSERT_EQ(ja["data"].size(), 2u);
+  EXPECT_EQ(ja["data"][0]["b64_json"], base64(tiny_png()));
+  EXPECT_GT(ja["created"].get<std::int64_t>(), 0);
+  auto u = c.call(http::verb::post, "/v1/images/generations",
+                  R"({"model":"img","prompt":"an otter","response_format":"url"})");
+  const json ju = json::parse(u.body());
+  const std::string url = ju["data"][0]["url"];
+  EXPECT_EQ(url, "http://127.0.0.1" + std::string(kImagePath));
+  auto png = c.call(http::verb::get, std::string(kImagePath));
+  EXPECT_EQ(png.result_int(), 200u);
+  EXPECT_EQ(png[http::field::content_type], "image/png");
+  EXPECT_EQ(png.body(), tiny_png());
+}
+
+TEST_F(MockServerTest, CompletionsPlainStreamAndFailures) {
+  Client c(port_);
+  auto a = c.call(http::verb::post, "/v1/completions",
+                  R"({"model":"inst","prompt":"say this is a test","max_tokens":3})");
+  ASSERT_EQ(a.result_int(), 200u) << a.body();
+  const json ja = json::parse(a.body());
+  EXPECT_EQ(ja["object"], "text_completion");
+  EXPECT_EQ(ja["choices"][0]["text"], "tok0 tok1 tok2");
+  EXPECT_EQ(ja["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(ja["usage"]["prompt_tokens"], 5);
+
+  auto s = c.call(
+      http::verb::post, "/v1/completions",
+      R"({"model":"inst","prompt":"x","stream":true,"stream_options":{"include_usage":true}})");
+  ASSERT_EQ(s.result_int(), 200u);
+  std::vector<json> chunks;
+  std::size_t pos = 0;
+  bool done = false;
+  while ((pos = s.body().find("data: ", pos)) != std::string::npos) {
+    const auto end = s.body().find("\n\n", pos);
+    const std::string data = s.body().substr(pos + 6, end - pos - 6);
+    if (data == "[DONE]")
+      done = true;
+    else
+      chunks.push_back(json::parse(data));
+    pos = end;
+  }
+  EXPECT_TRUE(done);
+  ASSERT_EQ(chunks.size(), 10u);  // 8 tokens, finish, usage
+  EXPECT_EQ(chunks[0]["object"], "text_completion");
+  EXPECT_EQ(chunks[0]["choices"][0]["text"], "tok0");
+  EXPECT_EQ(chunks[8]["choices"][0]["finish_reason"], "stop");
+  EXPECT_EQ(chunks[9]["usage"]["completion_tokens"], 8);
+
+  auto f1 = c.call(http::verb::post, "/v1/completions",
+                   R"({"model":"inst?fail=1&fail_status=429&retry_after=3","prompt":"x"})");
+  EXPECT_EQ(f1.result_int(), 429u);
+  EXPECT_EQ(f1[http::field::retry_after], "3");
+  auto f2 = c.call(http::verb::post, "/v1/completions",
+                   R"({"model":"inst?fail=1&fail_status=429&retry_after=3","prompt":"x"})");
+  EXPECT_EQ(f2.result_int(), 200u);
+  EXPECT_EQ(stats()["injected_failures"], 1);
+  auto typo = c.call(http::verb::post, "/v1/embeddings", R"({"model":"e?nope=1","input":"x"})");
+  EXPECT_EQ(typo.result_int(), 400u);
+  EXPECT_EQ(json::parse(typo.body())["error"]["param"], "model");
 }
 
 }  // namespace

@@ -65,6 +65,11 @@ struct Error {
 // fields the gateway does not interpret (tools, response_format, ...) travel in it untouched.
 // The typed members are the validated fields the gateway itself acts on.
 struct ChatRequest {
+  // What the body is: a chat/completions request, or (text_completion) a legacy /v1/completions
+  // request (`prompt` instead of `messages`; answered with text_completion objects). Adapters
+  // whose wire format has no raw-prompt completion answer unsupported_operation.
+  enum class Kind : std::uint8_t { chat, text_completion };
+  Kind kind = Kind::chat;
   std::string model;  // public model name as the client sent it (suffixes included)
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage as the client asked

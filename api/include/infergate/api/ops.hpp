@@ -21,8 +21,9 @@ struct EmbeddingsRequest {
   std::string model;                // public model name as the client sent it
   std::vector<std::string> inputs;  // texts to embed, in order (token-id inputs stay in `body`)
   std::optional<int> dimensions;    // requested output size, when the model supports it
-  nlohmann::json body;              // the validated request, OpenAI /v1/embeddings shape
-  std::string bill_to;              // X-HF-Bill-To, carried for billing
+  bool base64 = false;  // OpenAI encoding_format "base64": the client wants little-endian float32
+  nlohmann::json body;  // the validated request, OpenAI /v1/embeddings shape
+  std::string bill_to;  // X-HF-Bill-To, carried for billing
 };
 
 struct EmbeddingsResponse {
