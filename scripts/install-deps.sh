@@ -6,7 +6,6 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git ca-certificates openssl
   libboost1.81-dev libssl-dev libyaml-cpp-dev nlohmann-json3-dev libsimdjson-dev libpcre2-dev
-  libgoogle-perftools-dev
   libgtest-dev libgmock-dev
   nginx-light wrk curl procps
   python3-jinja2
