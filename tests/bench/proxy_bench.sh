@@ -317,11 +317,14 @@ kill -0 "$GATEWAY_PID" || { echo "proxy_bench: the gateway died under load" >&2;
 # ---------------------------------------------------------------------------------------------
 log "d. streaming: 50 tokens 2 ms apart (stream_probe, 3 interleaved rounds of $STREAMS streams)"
 STREAM_OUT=$("$STREAM_PROBE" --streams "$STREAMS" --rounds 3 --warmup 5 \
-  "direct=127.0.0.1:$MOCK_PORT:$STREAM_MODEL" "gateway=127.0.0.1:$GATEWAY_PORT:bench-stream:$KEY")
+  "direct=127.0.0.1:$MOCK_PORT:$STREAM_MODEL" "gateway=127.0.0.1:$GATEWAY_PORT:bench-stream:$KEY" \
+  "nginx=127.0.0.1:$NGINX_PORT:$STREAM_MODEL")
 echo "$STREAM_OUT" | grep -vE "^(RESULT|DIFF)" >&2
 STREAM_DIRECT=$(grep "^RESULT direct " <<<"$STREAM_OUT")
 STREAM_GATEWAY=$(grep "^RESULT gateway " <<<"$STREAM_OUT")
 STREAM_DIFF=$(grep "^DIFF gateway-direct " <<<"$STREAM_OUT")
+STREAM_NGINX=$(grep "^RESULT nginx " <<<"$STREAM_OUT")
+STREAM_DIFF_NGINX=$(grep "^DIFF nginx-direct " <<<"$STREAM_OUT")
 
 log "d2. stream translation per chunk (translate_bench, no sockets)"
 TRANSLATE_OUT=$("$TRANSLATE_BENCH" --chunks 500 --rounds "$([[ $QUICK -eq 1 ]] && echo 2 || echo 9)")
@@ -414,12 +417,13 @@ SECTION="$WORK/section.md"
   echo
   echo "| | content events | TTFT p50 µs | TTFT p99 µs | gap p50 µs | gap p99 µs |"
   echo "|---|---:|---:|---:|---:|---:|"
-  for row in "direct:$STREAM_DIRECT" "gateway:$STREAM_GATEWAY"; do
+  for row in "direct:$STREAM_DIRECT" "nginx:$STREAM_NGINX" "gateway:$STREAM_GATEWAY"; do
     name=${row%%:*}
     r=${row#*:}
     echo "| $name | $(field events "$r") | $(field ttft_p50 "$r") | $(field ttft_p99 "$r") | $(field gap_p50 "$r") | $(field gap_p99 "$r") |"
   done
   echo "| **gateway − direct** | | **$(field ttft_p50 "$STREAM_DIFF")** | **$(field ttft_p99 "$STREAM_DIFF")** | **$(field gap_p50 "$STREAM_DIFF")** | **$(field gap_p99 "$STREAM_DIFF")** |"
+  echo "| nginx − direct (reference: a plain proxy, \`X-Accel-Buffering: no\` from the mock) | | $(field ttft_p50 "$STREAM_DIFF_NGINX") | $(field ttft_p99 "$STREAM_DIFF_NGINX") | $(field gap_p50 "$STREAM_DIFF_NGINX") | $(field gap_p99 "$STREAM_DIFF_NGINX") |"
   echo
   echo "Targets: added TTFT ≤ 150 µs (median $(verdict "$(field ttft_p50 "$STREAM_DIFF")" 150 "<="))," \
     "added gap ≤ 30 µs (median $(verdict "$(field gap_p50 "$STREAM_DIFF")" 30 "<="))."
