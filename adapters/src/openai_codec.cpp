@@ -255,12 +255,16 @@ bool encode_raw_request_body(const api::ChatRequest& request, std::string_view u
   const std::size_t start = out.size();
   out.reserve(start + request.raw_body.size() + upstream_model.size() + 64);
   bool first = true;
+  // `"k":` — the walker hands out keys only when they hold no escape.
+  auto append_key = [&out](std::string_view k) {
+    out += '"';
+    out += k;
+    out += "\":";
+  };
   auto key = [&](std::string_view k) {
     out += first ? '{' : ',';
     first = false;
-    out += '"';
-    out += k;  // the walker hands out keys only when they hold no escape
-    out += "\":";
+    append_key(k);
   };
   bool saw_stream = false;
   std::string_view stream_options;
@@ -293,9 +297,7 @@ bool encode_raw_request_body(const api::ChatRequest& request, std::string_view u
       const bool inner_ok =
           api::for_each_raw_member(stream_options, [&](std::string_view k, std::string_view v) {
             if (k == "include_usage") return;
-            out += '"';
-            out += k;
-            out += "\":";
+            append_key(k);
             out += v;
             out += ',';
           });

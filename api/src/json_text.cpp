@@ -17,9 +17,7 @@ bool convert(simdjson::dom::element e, json& out) {
       out = json::object();
       for (auto field : simdjson::dom::object(e)) {
         // Duplicate keys: the last one wins, as with nlohmann's own parser.
-        json& slot = out[std::string(field.key)];
-        slot = json();
-        if (!convert(field.value, slot)) return false;
+        if (!convert(field.value, out[std::string(field.key)])) return false;
       }
       return true;
     }

@@ -287,8 +287,9 @@ asio::awaitable<bool> stream_answer(Conn& c, const ChatCall& call, const Behavio
   c.out.clear();
   c.out += chunked ? "HTTP/1.1 200 OK\r\n" : "HTTP/1.0 200 OK\r\n";
   // X-Accel-Buffering: what SSE servers send so a proxy (nginx) relays events as they come.
-  c.out += "Content-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\n"
-           "X-Accel-Buffering: no\r\n";
+  c.out +=
+      "Content-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\n"
+      "X-Accel-Buffering: no\r\n";
   c.out += chunked ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n";
   if (chunked && !c.keep_alive) c.out += "Connection: close\r\n";
   c.out += "x-request-id: ";
@@ -506,8 +507,9 @@ asio::awaitable<bool> handle_completions(Conn& c, const Request& req) {
   c.out.clear();
   c.out += chunked ? "HTTP/1.1 200 OK\r\n" : "HTTP/1.0 200 OK\r\n";
   // X-Accel-Buffering: what SSE servers send so a proxy (nginx) relays events as they come.
-  c.out += "Content-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\n"
-           "X-Accel-Buffering: no\r\n";
+  c.out +=
+      "Content-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\n"
+      "X-Accel-Buffering: no\r\n";
   c.out += chunked ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n";
   if (chunked && !c.keep_alive) c.out += "Connection: close\r\n";
   c.out += "\r\n";
