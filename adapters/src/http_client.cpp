@@ -44,10 +44,15 @@ namespace {
 constexpr auto kTok = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kHeaderLimit = 64 * 1024;       // response header bytes
 constexpr std::size_t kReadBufferLimit = 256 * 1024;  // raw bytes buffered ahead of the parser
-constexpr std::size_t kPieceSize = 16 * 1024;         // body bytes handed out per read_some
+constexpr std::size_t kPieceSize = 8 * 1024;          // body bytes handed out per read_some
+// Bytes asked of the socket per read. Beast reads max(512, free capacity) and the parser drains
+// the buffer every time, so without this reserve every read is 512 bytes: two reads for a small
+// JSON answer with its headers, 2,000 per MiB of body.
+constexpr std::size_t kReadSize = 4 * 1024;
 // A pooled connection idle for longer is closed rather than reused: servers commonly drop idle
 // keep-alive connections after 5-75 s, and reusing one they are about to drop loses a request.
 constexpr auto kMaxIdleAge = std::chrono::seconds(30);
+constexpr auto kPeekAfterIdle = std::chrono::milliseconds(2);
 constexpr auto kDnsTtl = std::chrono::seconds(10);
 constexpr std::size_t kDnsCacheMax = 256;
 
@@ -282,7 +287,10 @@ struct Pool {
 };
 
 struct Connection {
-  Connection(Pool& p, const asio::any_io_executor& ex) : pool(&p), tcp(ex) { ++pool->total; }
+  Connection(Pool& p, const asio::any_io_executor& ex) : pool(&p), tcp(ex) {
+    ++pool->total;
+    rbuf.reserve(kReadSize);
+  }
   ~Connection() {
     tls.reset();
     error_code ec;
@@ -296,6 +304,10 @@ struct Connection {
   // The peer closed an idle connection, or sent something unsolicited: not safe to reuse.
   bool healthy(Clock::time_point now) {
     if (now - idle_since > kMaxIdleAge || rbuf.size() != 0) return false;
+    // Back in the pool for an instant (the steady state under load): skip the peek syscall. A
+    // close that fast would race the peek anyway; the exchange then fails with nothing
+    // received and is retried once on a new connection (the keep-alive race below).
+    if (now - idle_since < kPeekAfterIdle) return true;
     char b;
     const auto n = ::recv(tcp.socket().native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);

@@ -623,7 +623,8 @@ void Loader::parse_server(const Section& root, ServerConfig& out) {
   const YAML::Node* node = root.find("server");
   if (!node) return;
   Section s(*this, *node, "server",
-            {"host", "port", "port_file", "io_threads", "access_log", "limits", "timeouts", "tls"});
+            {"host", "port", "port_file", "io_threads", "busy_poll_us", "access_log", "limits",
+             "timeouts", "tls"});
   if (!s.ok()) return;
   std::string host;
   if (read_string(s, "host", host)) {
@@ -638,6 +639,7 @@ void Loader::parse_server(const Section& root, ServerConfig& out) {
   read_int(s, "port", 0, 65535, out.port);
   read_string(s, "port_file", out.port_file);
   read_int(s, "io_threads", 0, 256, out.io_threads);
+  read_int(s, "busy_poll_us", 0, 10'000, out.busy_poll_us);
   read_string(s, "access_log", out.access_log);
 
   if (const YAML::Node* n = s.find("limits")) {

@@ -48,6 +48,7 @@ TEST(ConfigLoad, ReadsEveryServerOption) {
   port: 0
   port_file: run/port
   io_threads: 4
+  busy_poll_us: 150
   access_log: ""
   limits: { max_header_bytes: 8KiB, max_body_bytes: 1048576, max_requests_per_connection: 10, max_connections: 5 }
   timeouts: { request_read: 250ms, idle: 2m, request: 1h, shutdown_grace: 0 }
@@ -59,6 +60,7 @@ TEST(ConfigLoad, ReadsEveryServerOption) {
   EXPECT_EQ(s.port, 0);
   EXPECT_EQ(s.port_file, "run/port");
   EXPECT_EQ(s.io_threads, 4);
+  EXPECT_EQ(s.busy_poll_us, 150);
   EXPECT_EQ(s.access_log, "");
   EXPECT_EQ(s.max_header_bytes, 8192u);
   EXPECT_EQ(s.max_body_bytes, 1048576u);
@@ -68,6 +70,12 @@ TEST(ConfigLoad, ReadsEveryServerOption) {
   EXPECT_EQ(s.idle_timeout, Millis(120'000));
   EXPECT_EQ(s.request_timeout, Millis(3'600'000));
   EXPECT_EQ(s.shutdown_grace, Millis(0));
+}
+
+TEST(ConfigLoad, BusyPollIsBounded) {
+  EXPECT_EQ(load("server: {port: 1}\n").config->server.busy_poll_us, 0);  // off unless asked
+  EXPECT_TRUE(only_error(load("server: {busy_poll_us: 10001}"), {1, 24}, "server.busy_poll_us",
+                         "must be 0..10000"));
 }
 
 TEST(ConfigLoad, RootMustBeAMapping) {

@@ -46,6 +46,9 @@ struct ServerConfig {
   Millis idle_timeout{60'000};          // keep-alive connection with no request
   Millis request_timeout{600'000};      // whole request, upstream included
   Millis shutdown_grace{15'000};        // drain deadline on SIGTERM/SIGINT
+  // After its last event an I/O thread keeps polling this many µs before it sleeps in epoll_wait
+  // (0 = sleep at once). Saves the wake-up of a sleeping thread on bursty traffic, for CPU.
+  int busy_poll_us = 0;
   std::optional<TlsListener> tls;
   std::string access_log = "-";  // "-" = stdout, "" = off, else a file path
   std::string port_file;         // if set, the bound port is written here (tests)
