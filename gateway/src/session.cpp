@@ -361,9 +361,13 @@ class Session<Stream>::SseSink final : public api::EventSink {
     }
     if (chunked_) {
       if (!data.empty()) {
-        char size[20];
-        const int n = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
-        frame_.append(size, static_cast<std::size_t>(n));
+        // Chunk size in hex (snprintf cost ~700 instructions per relayed event).
+        char size[sizeof(std::size_t) * 2 + 2];
+        char* p = size + sizeof size;
+        *--p = '\n';
+        *--p = '\r';
+        for (std::size_t v = data.size(); v != 0; v >>= 4) *--p = "0123456789abcdef"[v & 15];
+        frame_.append(p, static_cast<std::size_t>(size + sizeof size - p));
         frame_ += data;
         frame_ += "\r\n";
       }
