@@ -137,6 +137,41 @@ TEST_P(Matmul, MatchesF32ReferenceAtEveryShapeThreadCountAndPath) {
   }
 }
 
+// Several sequences decoding together: every batch from 1 to 9 and 16, so each tile shape the
+// decode paths use (F32/F16/BF16 3 x 8 tiles up to 16 rows, the packed kernels' 1..8 columns
+// and their software-prefetched variants) meets odd row counts and a row length that is not a
+// multiple of their steps, on every path, one and two threads.
+TEST_P(Matmul, DecodeBatchesMatchF32Reference) {
+  SimdGuard guard;
+  const Type t = GetParam();
+  const std::int64_t block = ggml::traits(static_cast<std::uint32_t>(t)).block_size;
+  // Long enough rows that the packed kernels prefetch from 2 activation rows on.
+  const std::int64_t cols = block == 256 ? 768 : block == 32 ? 2080 : 1037;
+  ggml::ThreadPool one(1), two(2);
+  std::uint32_t seed = 300;
+  for (std::int64_t rows : {7, 67}) {
+    for (std::int64_t batch : {1, 2, 3, 4, 5, 6, 7, 8, 9, 16}) {
+      const Problem p = make_problem(t, rows, cols, batch, seed++);
+      const ggml::WeightView w{t, p.w.data(), rows, cols};
+      for (ggml::SimdLevel level : available_levels()) {
+        ASSERT_TRUE(ggml::set_simd_level(level));
+        std::vector<float> y1(static_cast<std::size_t>(batch * rows), std::nanf(""));
+        std::vector<float> y2(y1.size(), std::nanf(""));
+        ggml::matmul(w, p.x.data(), batch, y1.data(), one);
+        ggml::matmul(w, p.x.data(), batch, y2.data(), two);
+        const std::string what = std::string(name(t)) + " " + ggml::simd_level_name(level) +
+                                 " rows " + std::to_string(rows) + " batch " +
+                                 std::to_string(batch);
+        expect_matches_reference(p, y1, what + " 1 thread");
+        if (HasFatalFailure()) return;
+        for (std::size_t i = 0; i < y1.size(); ++i) {
+          ASSERT_EQ(y1[i], y2[i]) << what << " output " << i << " differs with 2 threads";
+        }
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllTypes, Matmul,
                          ::testing::Values(Type::F32, Type::F16, Type::BF16, Type::Q4_0, Type::Q5_0,
                                            Type::Q8_0, Type::Q4_K, Type::Q6_K),
@@ -162,9 +197,10 @@ TEST(MatmulPacked, MatchesReferenceAndTheFileLayoutPath) {
   std::uint32_t seed = 40;
   for (Type t : {Type::Q4_0, Type::Q8_0}) {
     // 16-row tiles: one tile, several, and a task split; batches across every column tile size.
-    for (std::int64_t rows : {16, 48, 400}) {
+    // Rows of 4864 (the FFN down projection's) make the kernels prefetch from 2 columns on.
+    for (std::int64_t rows : {16, 48, 400, 32}) {
       for (std::int64_t batch : {1, 2, 3, 8, 9, 17, 40}) {
-        const std::int64_t cols = rows == 400 ? 1024 : 160;
+        const std::int64_t cols = rows == 400 ? 1024 : rows == 32 ? 4864 : 160;
         const Problem p = make_problem(t, rows, cols, batch, seed++);
         ggml::WeightView w{t, p.w.data(), rows, cols};
         const ggml::PackedWeights packed = ggml::PackedWeights::pack({&w});

@@ -443,11 +443,12 @@ int cmd_bench(Args& a) {
   // The same from CPU time / threads: the figure on a machine not shared with other work.
   std::printf("prefill_cpu_tok_s %.1f\n", prompt / best_prefill_cpu);
 
-  // Decode: tokens after the first, over the time between first and last (best of reps for c=1).
+  // Decode: tokens after the first, over the time between first and last; best of reps at every
+  // concurrency, so the ratios between them compare like with like.
   for (int c : conc) {
     double best = 0.0;
     double best_cpu = 0.0;
-    for (int i = 0; i < (c == 1 ? reps : 1); ++i) {
+    for (int i = 0; i < reps; ++i) {
       if (!run_batch(*e, c, prompt, gen, 3000 + 100 * static_cast<std::uint64_t>(c + i), &runs)) {
         return 1;
       }

@@ -152,7 +152,8 @@ const float* Forward::decode(const std::vector<BatchToken>& batch, std::string* 
     const ggml::MatmulJob qkv[] = {{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}};
     ggml::matmul_many(qkv, 3, xn_.data(), n_rows, pool_);
 
-    parallel_rows(n_rows, q_dim_, [&](int r) {
+    // Biases, rope and the cache writes: a few times the work of a norm per value.
+    parallel_rows(n_rows, 4 * (q_dim_ + 2 * kv_dim_), [&](int r) {
       const BatchToken& t = batch[sz(r)];  // rows are the batch itself until the last layer
       float* q = q_.data() + r * q_dim_;
       float* k = k_.data() + r * kv_dim_;
@@ -167,12 +168,11 @@ const float* Forward::decode(const std::vector<BatchToken>& batch, std::string* 
         float* kh = k + h * hd;
         rope_head(kh, c, s, hp.n_rot, hp.rope_style);
         ggml::half* kc = kv_.kt(l, t.slot, h) + t.pos;
-        ggml::half* vc = kv_.v(l, t.slot, h) + static_cast<std::int64_t>(t.pos) * hd;
-        const float* vh = v + h * hd;
-        for (int d = 0; d < hd; ++d) {
-          kc[static_cast<std::int64_t>(d) * cap] = ggml::fp32_to_fp16(kh[d]);
-          vc[d] = ggml::fp32_to_fp16(vh[d]);
-        }
+        // Keys are stored transposed: converted together, then spread down the column.
+        ggml::half kh16[kMaxHeadDim];
+        to_fp16(kh, kh16, hd);
+        for (int d = 0; d < hd; ++d) kc[static_cast<std::int64_t>(d) * cap] = kh16[d];
+        to_fp16(v + h * hd, kv_.v(l, t.slot, h) + static_cast<std::int64_t>(t.pos) * hd, hd);
       }
     });
 

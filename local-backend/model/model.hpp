@@ -20,6 +20,9 @@ enum class Arch : std::uint8_t { llama, qwen2 };
 // converter; `neox` rotates halves (x[i], x[i + n_rot/2]) — qwen2.
 enum class RopeStyle : std::uint8_t { normal, neox };
 
+// The largest head dimension a model may have (the loader rejects more).
+inline constexpr int kMaxHeadDim = 1024;
+
 struct Hparams {
   Arch arch = Arch::llama;
   std::string arch_name;
@@ -29,8 +32,8 @@ struct Hparams {
   int n_layer = 0;
   int n_head = 0;
   int n_head_kv = 0;
-  int head_dim = 0;
-  int n_rot = 0;  // rotated dimensions per head (<= head_dim, even)
+  int head_dim = 0;  // at most kMaxHeadDim
+  int n_rot = 0;     // rotated dimensions per head (<= head_dim, even)
   int n_ff = 0;
   float rope_freq_base = 10000.0f;
   float rope_freq_scale = 1.0f;  // 1 / linear scaling factor

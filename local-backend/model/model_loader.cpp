@@ -17,7 +17,6 @@ namespace {
 constexpr std::int64_t kMaxEmbd = 1 << 16;
 constexpr std::int64_t kMaxLayers = 1024;
 constexpr std::int64_t kMaxHeads = 1024;
-constexpr std::int64_t kMaxHeadDim = 1024;
 constexpr std::int64_t kMaxFf = 1 << 20;
 constexpr std::int64_t kMaxVocab = 1 << 22;
 constexpr std::int64_t kMaxContext = 1 << 24;

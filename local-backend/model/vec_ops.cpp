@@ -3,6 +3,13 @@
 #include <bit>
 #include <cmath>
 
+#include "ggml/quants.hpp"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define INFERGATE_HAVE_F16C_PATH 1
+#endif
+
 namespace infergate::engine::model {
 
 #if defined(__x86_64__) && !defined(__clang__)
@@ -103,6 +110,40 @@ std::int64_t argmax(const float* x, std::int64_t n) {
 INFERGATE_MULTIVERSION
 void add_to(float* x, const float* y, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+#if defined(INFERGATE_HAVE_F16C_PATH)
+namespace {
+
+__attribute__((target("avx,f16c"))) void to_fp16_f16c(const float* x, std::uint16_t* y,
+                                                      std::int64_t n) {
+  std::int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), h);
+  }
+  for (; i < n; ++i) y[i] = ggml::fp32_to_fp16(x[i]);
+}
+
+bool have_f16c() {
+  static const bool yes = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+  }();
+  return yes;
+}
+
+}  // namespace
+#endif
+
+void to_fp16(const float* x, std::uint16_t* y, std::int64_t n) {
+#if defined(INFERGATE_HAVE_F16C_PATH)
+  if (have_f16c()) {
+    to_fp16_f16c(x, y, n);
+    return;
+  }
+#endif
+  for (std::int64_t i = 0; i < n; ++i) y[i] = ggml::fp32_to_fp16(x[i]);
 }
 
 }  // namespace infergate::engine::model

@@ -21,5 +21,9 @@ void add_to(float* x, const float* y, std::int64_t n);
 std::int64_t argmax(const float* x, std::int64_t n);
 // e^x element-wise, relative error below 2e-7 over the float range (x <= -87.3 gives ~0).
 void exp_inplace(float* x, std::int64_t n);
+// y = x as IEEE binary16 bits, rounded to nearest even: bit for bit ggml::fp32_to_fp16 of each
+// value (F16C where the CPU has it: the KV cache writes of a step are otherwise a few hundred
+// thousand scalar conversions on the calling thread).
+void to_fp16(const float* x, std::uint16_t* y, std::int64_t n);
 
 }  // namespace infergate::engine::model
