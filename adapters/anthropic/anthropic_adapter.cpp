@@ -54,7 +54,89 @@ AttemptResult client_gone(AttemptResult result) {
 AnthropicAdapter::AnthropicAdapter(const config::ProviderConfig& provider)
     : provider_(&provider), base_url_(provider.base_url) {
   url_ok_ = parse_url(base_url_, endpoint_);
-  if (url_ok_) target_ = make_target(endpoint_, anthropic::kMessagesPath);
+  if (url_ok_) {
+    target_ = make_target(endpoint_, anthropic::kMessagesPath);
+    count_target_ = make_target(endpoint_, anthropic::kCountTokensPath);
+  }
+}
+
+asio::awaitable<AttemptResult> AnthropicAdapter::count_tokens(const api::ChatRequest& request,
+                                                              const Target& target,
+                                                              CallContext& ctx,
+                                                              api::CountTokensResponse& out) {
+  AttemptResult result;
+  const config::ProviderConfig& provider = target.provider ? *target.provider : *provider_;
+  if (ctx.http == nullptr) {
+    result.error = api::Error::make(api::ErrorKind::internal, "no upstream client");
+    co_return result;
+  }
+  const Endpoint* ep = &endpoint_;
+  const std::string* path = &count_target_;
+  Endpoint other;
+  std::string other_target;
+  bool ok = url_ok_;
+  if (provider.base_url != base_url_) {
+    ok = parse_url(provider.base_url, other);
+    other_target = make_target(other, anthropic::kCountTokensPath);
+    ep = &other;
+    path = &other_target;
+  }
+  if (!ok) {
+    result.error = map_transport_error(TransportError::bad_url);
+    co_return result;
+  }
+
+  HttpRequest req;
+  req.target = *path;
+  {
+    std::vector<std::string> dropped;
+    api::Error err;
+    if (!anthropic::encode_count_tokens_request(request, target.upstream_model,
+                                                provider.drop_unsupported_params, req.body, dropped,
+                                                err)) {
+      err.retryable = false;
+      result.error = std::move(err);
+      co_return result;
+    }
+    for (auto& d : dropped) {
+      if (std::find(ctx.dropped_params.begin(), ctx.dropped_params.end(), d) ==
+          ctx.dropped_params.end())
+        ctx.dropped_params.push_back(std::move(d));
+    }
+  }
+  anthropic::request_headers(
+      provider, /*stream=*/false, ctx.request_id,
+      [&req](std::string_view k, std::string_view v) { req.add_header(k, v); });
+  const RequestOptions opts = RequestOptions::from(provider, ctx.deadline);
+
+  UpstreamResponse resp = co_await ctx.http->send(*ep, req, opts);
+  if (resp.error() != TransportError::none) {
+    result.error = map_transport_error(resp.error());
+    co_return result;
+  }
+  result.upstream_status = resp.status();
+  if (resp.status() == 404) {
+    std::string ignored;
+    co_await resp.read_all(ignored, kMaxErrorBodyBytes);
+    co_return unsupported_operation(target, "token counting");
+  }
+  if (resp.status() < 200 || resp.status() >= 300) {
+    const std::string retry_after(resp.header("retry-after"));
+    std::string body;
+    co_await resp.read_all(body, kMaxErrorBodyBytes);
+    result.error = anthropic::map_http_error(resp.status(), body, retry_after, provider.api_key);
+    co_return result;
+  }
+  std::string body;
+  if (!co_await resp.read_all(body, kMaxErrorBodyBytes)) {  // {"input_tokens":N} is tiny
+    result.error = map_transport_error(resp.error());
+    co_return result;
+  }
+  std::int64_t n = 0;
+  if (!anthropic::decode_count_tokens(body, n, result.error, provider.api_key)) co_return result;
+  out.input_tokens = n;
+  result.ok = true;
+  co_return result;
 }
 
 asio::awaitable<AttemptResult> AnthropicAdapter::chat(const api::ChatRequest& request,

@@ -25,11 +25,19 @@ class AnthropicAdapter final : public Adapter {
   boost::asio::awaitable<AttemptResult> chat(const api::ChatRequest& request, const Target& target,
                                              CallContext& ctx, api::EventSink& sink) override;
 
+  // POST {base_url}/messages/count_tokens ("Messages > Count tokens in a Message"). An upstream
+  // without that route (404, as Anthropic-compatible proxies answer) is unsupported_operation,
+  // so the next deployment is tried.
+  boost::asio::awaitable<AttemptResult> count_tokens(const api::ChatRequest& request,
+                                                     const Target& target, CallContext& ctx,
+                                                     api::CountTokensResponse& out) override;
+
  private:
   const config::ProviderConfig* provider_;
   std::string base_url_;  // what endpoint_ was parsed from
   Endpoint endpoint_;
-  std::string target_;  // request target of /messages
+  std::string target_;        // request target of /messages
+  std::string count_target_;  // request target of /messages/count_tokens
   bool url_ok_ = false;
 };
 

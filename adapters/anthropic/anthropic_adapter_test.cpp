@@ -403,5 +403,70 @@ TEST(AnthropicAdapter, BadBaseUrlFailsRetryably) {
   EXPECT_TRUE(r.error.retryable);
 }
 
+// Token counting: "Messages > Count tokens in a Message" (testdata/count_tokens_response.json).
+AttemptResult run_count(const TestUpstream& up, api::CountTokensResponse& out) {
+  auto provider = provider_for(up);
+  auto adapter = std::make_unique<AnthropicAdapter>(provider);
+  AttemptResult r;
+  run_client([&](HttpClient& client) -> asio::awaitable<void> {
+    CallContext ctx;
+    ctx.http = &client;
+    ctx.request_id = "req-7";
+    ctx.deadline = Clock::now() + 20s;
+    Target target{&provider, "claude-sonnet-4-20250514"};
+    auto request = chat_request(false, {{"max_tokens", 99}});
+    r = co_await adapter->count_tokens(request, target, ctx, out);
+  });
+  return r;
+}
+
+TEST(AnthropicAdapter, CountTokens) {
+  const std::string body = fixture("count_tokens_response.json");
+  TestUpstream up([body](Peer& p, const Request&) -> asio::awaitable<bool> {
+    co_return co_await p.write(response(200, body));
+  });
+  api::CountTokensResponse out;
+  const auto r = run_count(up, out);
+  ASSERT_TRUE(r.ok) << r.error.message;
+  EXPECT_EQ(out.input_tokens, 403);
+  EXPECT_FALSE(r.usage.reported);  // a count is not usage
+  const auto reqs = up.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].target, "/v1/messages/count_tokens");
+  EXPECT_EQ(reqs[0].header("x-api-key"), kKey);
+  EXPECT_EQ(reqs[0].header("anthropic-version"), "2023-06-01");
+  EXPECT_EQ(reqs[0].header("accept"), "application/json");
+  EXPECT_EQ(json::parse(reqs[0].body), json::parse(R"({"model":"claude-sonnet-4-20250514",
+      "system":"Be brief.","messages":[{"role":"user","content":"Hello"}]})"));
+}
+
+TEST(AnthropicAdapter, CountTokensWithoutTheRouteIsUnsupportedAndErrorsMap) {
+  TestUpstream missing([](Peer& p, const Request&) -> asio::awaitable<bool> {
+    co_return co_await p.write(response(404, R"({"type":"error","error":{"type":"not_found_error",
+        "message":"Not found"}})"));
+  });
+  api::CountTokensResponse out;
+  auto r = run_count(missing, out);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.error.code, "unsupported_operation");
+  EXPECT_TRUE(r.error.retryable);
+
+  const std::string overloaded = fixture("error_overloaded.json");
+  TestUpstream busy([overloaded](Peer& p, const Request&) -> asio::awaitable<bool> {
+    co_return co_await p.write(response(529, overloaded));
+  });
+  r = run_count(busy, out);
+  EXPECT_FALSE(r.ok);
+  EXPECT_TRUE(r.error.retryable);
+  EXPECT_EQ(r.upstream_status, 529);
+
+  TestUpstream garbage([](Peer& p, const Request&) -> asio::awaitable<bool> {
+    co_return co_await p.write(response(200, R"({"tokens": 5})"));
+  });
+  r = run_count(garbage, out);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.error.kind, api::ErrorKind::upstream);
+}
+
 }  // namespace
 }  // namespace infergate::adapters

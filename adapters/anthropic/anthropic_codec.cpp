@@ -520,6 +520,26 @@ bool encode_request(const api::ChatRequest& request, std::string_view upstream_m
   return true;
 }
 
+bool encode_count_tokens_request(const api::ChatRequest& request, std::string_view upstream_model,
+                                 bool drop_unsupported, std::string& out,
+                                 std::vector<std::string>& dropped, api::Error& err) {
+  std::string full;
+  if (!encode_request(request, upstream_model, drop_unsupported, full, dropped, err)) return false;
+  json whole = json::parse(full, nullptr, /*allow_exceptions=*/false);
+  if (!whole.is_object()) {
+    err = bad_request("the request could not be translated", "");
+    return false;
+  }
+  // "Messages > Count tokens in a Message": the body fields the count endpoint takes.
+  json req = json::object();
+  for (const char* key : {"model", "system", "messages", "tools", "tool_choice", "thinking"}) {
+    auto it = whole.find(key);
+    if (it != whole.end()) req[key] = std::move(*it);
+  }
+  out += dump(req);
+  return true;
+}
+
 void request_headers(const config::ProviderConfig& provider, bool stream,
                      std::string_view request_id, const HeaderSink& add) {
   auto provider_sets = [&](std::string_view name) {
@@ -563,6 +583,27 @@ api::Error error_from_json(const json& e, std::string_view secret) {
 }
 
 }  // namespace
+
+bool decode_count_tokens(std::string_view body, std::int64_t& input_tokens, api::Error& err,
+                         std::string_view secret) {
+  const json j = api::parse_json(body);
+  if (j.is_discarded() || !j.is_object()) {
+    err = malformed("upstream returned malformed JSON");
+    return false;
+  }
+  if (string_member(j, "type") == "error") {
+    const json* e = member(j, "error");
+    err = e ? error_from_json(*e, secret) : malformed("upstream returned an error without details");
+    return false;
+  }
+  std::int64_t n = 0;
+  if (!int_member(j, "input_tokens", n) || n < 0) {
+    err = malformed("upstream token count has no valid input_tokens");
+    return false;
+  }
+  input_tokens = clamp_count(n);
+  return true;
+}
 
 api::FinishReason finish_reason_from_stop(std::string_view s) {
   if (s == "max_tokens" || s == "model_context_window_exceeded") return api::FinishReason::length;

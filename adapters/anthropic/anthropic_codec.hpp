@@ -28,6 +28,8 @@ namespace infergate::adapters::anthropic {
 
 // The path appended to the provider's base_url (https://api.anthropic.com/v1).
 inline constexpr std::string_view kMessagesPath = "/messages";
+// The token-count path under the same base_url ("Messages > Count tokens in a Message").
+inline constexpr std::string_view kCountTokensPath = "/messages/count_tokens";
 // Sent as anthropic-version unless the provider's headers set it.
 inline constexpr std::string_view kDefaultVersion = "2023-06-01";
 // Anthropic requires max_tokens; used when the request names neither max_tokens nor
@@ -50,6 +52,13 @@ bool encode_request(const api::ChatRequest& request, std::string_view upstream_m
                     bool drop_unsupported, std::string& out, std::vector<std::string>& dropped,
                     api::Error& err);
 
+// The count_tokens body for `request`: what encode_request produces, reduced to the fields the
+// count endpoint takes (model, system, messages, tools, tool_choice, thinking): no max_tokens,
+// no stream, no sampling fields. Fails as encode_request does.
+bool encode_count_tokens_request(const api::ChatRequest& request, std::string_view upstream_model,
+                                 bool drop_unsupported, std::string& out,
+                                 std::vector<std::string>& dropped, api::Error& err);
+
 // The upstream request headers (Host and Content-Length are the transport's): x-api-key when the
 // provider has a key, anthropic-version (default kDefaultVersion), the provider's extra headers
 // (they win over the defaults), Content-Type, Accept, x-request-id.
@@ -62,6 +71,11 @@ void request_headers(const config::ProviderConfig& provider, bool stream,
 // object. `secret` (the provider's key) is scrubbed from any upstream message carried in `err`.
 bool decode_message(std::string_view body, std::vector<api::Event>& out, api::Error& err,
                     std::string_view secret = {});
+
+// A count_tokens answer ({"input_tokens": N}) -> N. False with `err` on a malformed body (502)
+// or an Anthropic error object.
+bool decode_count_tokens(std::string_view body, std::int64_t& input_tokens, api::Error& err,
+                         std::string_view secret = {});
 
 // (c) Decodes the SSE events of a streamed Message.
 class StreamDecoder {

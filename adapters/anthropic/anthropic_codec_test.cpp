@@ -507,6 +507,57 @@ TEST(AnthropicCodec, StreamRejectsMalformedEvents) {
 // ---------------------------------------------------------------------------------------------
 // (d) HTTP errors ("API > Errors")
 
+// ---------------------------------------------------------------------------------------------
+// token counting
+
+// API reference, "Messages > Count tokens in a Message": the Messages body without max_tokens
+// (model, system, messages, tools, tool_choice, thinking); the tool is "Token counting > Count
+// tokens in messages with tools"'s get_weather.
+TEST(AnthropicCodec, GoldenCountTokensRequest) {
+  std::string out;
+  std::vector<std::string> dropped;
+  api::Error err;
+  ASSERT_TRUE(encode_count_tokens_request(
+      request_of(json::parse(fixture("count_tokens_request.canonical.json"))),
+      "claude-sonnet-4-20250514", /*drop_unsupported=*/false, out, dropped, err))
+      << err.message;
+  EXPECT_EQ(json::parse(out), json::parse(fixture("count_tokens_request.anthropic.json"))) << out;
+  EXPECT_TRUE(dropped.empty());
+
+  // Whatever else the canonical body carries, no max_tokens, stream or sampling field goes out.
+  out.clear();
+  auto streamed = request_of({{"model", "m"},
+                              {"messages", user_hi()},
+                              {"max_tokens", 10},
+                              {"temperature", 0.3},
+                              {"stream", true}});
+  ASSERT_TRUE(encode_count_tokens_request(streamed, "claude-x", false, out, dropped, err));
+  EXPECT_EQ(json::parse(out),
+            json::parse(R"({"model":"claude-x","messages":[{"role":"user","content":"hi"}]})"));
+  // What encode_request refuses, the count refuses too.
+  out.clear();
+  EXPECT_FALSE(
+      encode_count_tokens_request(request_of({{"model", "m"}, {"messages", json::array()}}),
+                                  "claude-x", false, out, dropped, err));
+}
+
+// API reference, "Messages > Count tokens in a Message", response (MessageTokensCount).
+TEST(AnthropicCodec, GoldenCountTokensResponse) {
+  std::int64_t n = -1;
+  api::Error err;
+  ASSERT_TRUE(decode_count_tokens(fixture("count_tokens_response.json"), n, err)) << err.message;
+  EXPECT_EQ(n, 403);
+  EXPECT_TRUE(decode_count_tokens(R"({"input_tokens":0})", n, err));
+  EXPECT_EQ(n, 0);
+  for (const char* bad : {R"({})", R"({"input_tokens":-3})", R"({"input_tokens":"7"})", "[1]",
+                          "not json", R"({"input_tokens":)"}) {
+    EXPECT_FALSE(decode_count_tokens(bad, n, err)) << bad;
+    EXPECT_EQ(err.kind, api::ErrorKind::upstream) << bad;
+  }
+  EXPECT_FALSE(decode_count_tokens(fixture("error_overloaded.json"), n, err));
+  EXPECT_TRUE(err.retryable);
+}
+
 TEST(AnthropicCodec, HttpErrors) {
   auto e = map_http_error(
       429,

@@ -59,6 +59,53 @@ std::int64_t unix_seconds(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
+// Signs `req` (its body already set) for POST `path` with SigV4 and adds the headers: the
+// signed ones, Accept, the provider's extra headers (unsigned; none may replace a signed or
+// transport one) and x-request-id.
+void sign_request(HttpRequest& req, const Endpoint& ep, const std::string& path,
+                  const config::ProviderConfig& provider, std::chrono::system_clock::time_point now,
+                  std::string_view accept, std::string_view request_id) {
+  const config::AwsOptions& aws = *provider.aws;
+  sigv4::Request to_sign;
+  to_sign.method = "POST";
+  to_sign.path = path;
+  to_sign.query = ep.query;
+  to_sign.headers = {{"host", ep.host_header}, {"content-type", "application/json"}};
+  to_sign.payload = req.body;
+  const sigv4::Credentials creds{
+      aws.access_key_id, aws.secret_access_key, aws.session_token, aws.region,
+      aws.service.empty() ? std::string_view("bedrock") : std::string_view(aws.service)};
+  const sigv4::Signed sig = sigv4::sign(to_sign, creds, now);
+
+  req.add_header("Content-Type", "application/json");
+  req.add_header("Accept", accept);
+  req.add_header("X-Amz-Date", sig.amz_date);
+  if (!aws.session_token.empty()) req.add_header("X-Amz-Security-Token", aws.session_token);
+  req.add_header("Authorization", sig.authorization);
+  for (const auto& [k, v] : provider.headers) {
+    if (iequals(k, "host") || iequals(k, "content-length") || iequals(k, "transfer-encoding") ||
+        iequals(k, "connection") || iequals(k, "authorization") || iequals(k, "content-type") ||
+        iequals(k, "accept") || starts_with_ci(k, "x-amz-"))
+      continue;
+    req.add_header(k, v);
+  }
+  if (!request_id.empty()) req.add_header("x-request-id", request_id);
+}
+
+bool has_credentials(const config::ProviderConfig& provider) {
+  return provider.aws && !provider.aws->access_key_id.empty() &&
+         !provider.aws->secret_access_key.empty() && !provider.aws->region.empty();
+}
+
+api::Error no_credentials() {
+  // A misconfigured deployment: another one may work.
+  api::Error err =
+      api::Error::make(api::ErrorKind::upstream, "bedrock provider has no AWS credentials", {},
+                       "upstream_misconfigured");
+  err.retryable = true;
+  return err;
+}
+
 }  // namespace
 
 BedrockAdapter::BedrockAdapter(const config::ProviderConfig& provider, Clock clock)
@@ -79,15 +126,8 @@ asio::awaitable<AttemptResult> BedrockAdapter::chat(const api::ChatRequest& requ
     co_return co_await fail(sink, std::move(result),
                             api::Error::make(api::ErrorKind::internal, "no upstream client"));
   }
-  if (!provider.aws || provider.aws->access_key_id.empty() ||
-      provider.aws->secret_access_key.empty() || provider.aws->region.empty()) {
-    // A misconfigured deployment: another one may work.
-    api::Error err =
-        api::Error::make(api::ErrorKind::upstream, "bedrock provider has no AWS credentials", {},
-                         "upstream_misconfigured");
-    err.retryable = true;
-    co_return co_await fail(sink, std::move(result), std::move(err));
-  }
+  if (!has_credentials(provider))
+    co_return co_await fail(sink, std::move(result), no_credentials());
   const config::AwsOptions& aws = *provider.aws;
 
   const Endpoint* ep = &endpoint_;
@@ -126,31 +166,9 @@ asio::awaitable<AttemptResult> BedrockAdapter::chat(const api::ChatRequest& requ
   req.target = path;
   if (!ep->query.empty()) req.target += '?' + ep->query;
 
-  sigv4::Request to_sign;
-  to_sign.method = "POST";
-  to_sign.path = path;
-  to_sign.query = ep->query;
-  to_sign.headers = {{"host", ep->host_header}, {"content-type", "application/json"}};
-  to_sign.payload = req.body;
-  const sigv4::Credentials creds{
-      aws.access_key_id, aws.secret_access_key, aws.session_token, aws.region,
-      aws.service.empty() ? std::string_view("bedrock") : std::string_view(aws.service)};
-  const sigv4::Signed sig = sigv4::sign(to_sign, creds, clock_());
-
-  req.add_header("Content-Type", "application/json");
-  req.add_header("Accept", request.stream ? kEventStream : "application/json");
-  req.add_header("X-Amz-Date", sig.amz_date);
-  if (!aws.session_token.empty()) req.add_header("X-Amz-Security-Token", aws.session_token);
-  req.add_header("Authorization", sig.authorization);
-  for (const auto& [k, v] : provider.headers) {
-    // The provider's extra headers travel unsigned; none may replace a signed or transport one.
-    if (iequals(k, "host") || iequals(k, "content-length") || iequals(k, "transfer-encoding") ||
-        iequals(k, "connection") || iequals(k, "authorization") || iequals(k, "content-type") ||
-        iequals(k, "accept") || starts_with_ci(k, "x-amz-"))
-      continue;
-    req.add_header(k, v);
-  }
-  if (!ctx.request_id.empty()) req.add_header("x-request-id", ctx.request_id);
+  sign_request(req, *ep, path, provider, clock_(),
+               request.stream ? kEventStream : std::string_view("application/json"),
+               ctx.request_id);
 
   const RequestOptions opts = RequestOptions::from(provider, ctx.deadline);
   UpstreamResponse resp = co_await ctx.http->send(*ep, req, opts);
@@ -246,6 +264,87 @@ asio::awaitable<AttemptResult> BedrockAdapter::chat(const api::ChatRequest& requ
                              "upstream stream ended before it was complete", {}, "upstream_error");
   if (resp.error() == TransportError::none) err.retryable = true;
   co_return co_await fail(sink, std::move(result), std::move(err));
+}
+
+asio::awaitable<AttemptResult> BedrockAdapter::count_tokens(const api::ChatRequest& request,
+                                                            const Target& target, CallContext& ctx,
+                                                            api::CountTokensResponse& out) {
+  AttemptResult result;
+  const config::ProviderConfig& provider = target.provider ? *target.provider : *provider_;
+  if (ctx.http == nullptr) {
+    result.error = api::Error::make(api::ErrorKind::internal, "no upstream client");
+    co_return result;
+  }
+  if (!has_credentials(provider)) {
+    result.error = no_credentials();
+    co_return result;
+  }
+  const config::AwsOptions& aws = *provider.aws;
+  const Endpoint* ep = &endpoint_;
+  Endpoint other;
+  bool ok = url_ok_;
+  if (provider.base_url != base_url_) {
+    ok = parse_url(provider.base_url, other);
+    ep = &other;
+  }
+  if (!ok) {
+    result.error = map_transport_error(TransportError::bad_url);
+    co_return result;
+  }
+
+  HttpRequest req;
+  const auto encoded = bedrock::encode_count_tokens_request(request, req.body);
+  if (!encoded.ok) {
+    result.error = encoded.error;
+    co_return result;
+  }
+  if (!encoded.dropped.empty()) {
+    if (!provider.drop_unsupported_params) {
+      std::string names;
+      for (const auto& d : encoded.dropped) names += (names.empty() ? "" : ", ") + d;
+      result.error = api::Error::make(api::ErrorKind::invalid_request,
+                                      "parameters not supported by this model's provider: " + names,
+                                      encoded.dropped.front(), "unsupported_parameter");
+      co_return result;
+    }
+    for (const auto& d : encoded.dropped) {
+      bool seen = false;
+      for (const auto& have : ctx.dropped_params) seen = seen || have == d;
+      if (!seen) ctx.dropped_params.push_back(d);
+    }
+  }
+  const std::string path = ep->path + bedrock::count_tokens_path(target.upstream_model);
+  req.target = path;
+  if (!ep->query.empty()) req.target += '?' + ep->query;
+  sign_request(req, *ep, path, provider, clock_(), "application/json", ctx.request_id);
+
+  const RequestOptions opts = RequestOptions::from(provider, ctx.deadline);
+  UpstreamResponse resp = co_await ctx.http->send(*ep, req, opts);
+  if (resp.error() != TransportError::none) {
+    result.error = map_transport_error(resp.error());
+    co_return result;
+  }
+  result.upstream_status = resp.status();
+  if (resp.status() < 200 || resp.status() >= 300) {
+    const std::string retry_after(resp.header("retry-after"));
+    const std::string error_type(resp.header("x-amzn-errortype"));
+    std::string body;
+    co_await resp.read_all(body, kMaxErrorBodyBytes);
+    result.error = scrubbed(bedrock::map_http_error(resp.status(), error_type, body, retry_after,
+                                                    aws.secret_access_key),
+                            aws);
+    co_return result;
+  }
+  std::string body;
+  if (!co_await resp.read_all(body, kMaxErrorBodyBytes)) {  // {"inputTokens":N} is tiny
+    result.error = map_transport_error(resp.error());
+    co_return result;
+  }
+  std::int64_t n = 0;
+  if (!bedrock::decode_count_tokens(body, n, result.error)) co_return result;
+  out.input_tokens = n;
+  result.ok = true;
+  co_return result;
 }
 
 }  // namespace infergate::adapters

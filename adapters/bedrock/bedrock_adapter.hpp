@@ -1,6 +1,6 @@
 // The adapter for Amazon Bedrock's Converse API: POST {base_url}/model/{modelId}/converse (JSON)
-// and .../converse-stream (application/vnd.amazon.eventstream), signed with AWS Signature
-// Version 4 from the provider's `aws:` credentials.
+// and .../converse-stream (application/vnd.amazon.eventstream), and CountTokens
+// (.../count-tokens), signed with AWS Signature Version 4 from the provider's `aws:` credentials.
 #pragma once
 
 #include <chrono>
@@ -26,6 +26,12 @@ class BedrockAdapter final : public Adapter {
 
   boost::asio::awaitable<AttemptResult> chat(const api::ChatRequest& request, const Target& target,
                                              CallContext& ctx, api::EventSink& sink) override;
+
+  // CountTokens: POST {base_url}/model/{modelId}/count-tokens with
+  // {"input":{"converse":{messages, system, toolConfig}}}, SigV4-signed; inputTokens back.
+  boost::asio::awaitable<AttemptResult> count_tokens(const api::ChatRequest& request,
+                                                     const Target& target, CallContext& ctx,
+                                                     api::CountTokensResponse& out) override;
 
  private:
   const config::ProviderConfig* provider_;

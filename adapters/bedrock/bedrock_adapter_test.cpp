@@ -374,5 +374,64 @@ TEST(BedrockAdapter, MissingCredentialsFailRetryably) {
   EXPECT_TRUE(up.requests().empty());
 }
 
+// CountTokens: POST /model/{modelId}/count-tokens, SigV4-signed like Converse.
+AttemptResult run_count(const TestUpstream& up, api::CountTokensResponse& out) {
+  auto provider = provider_for(up);
+  BedrockAdapter adapter(provider, fixed_time);
+  AttemptResult r;
+  run_client([&](HttpClient& client) -> asio::awaitable<void> {
+    CallContext ctx;
+    ctx.http = &client;
+    ctx.request_id = "req-43";
+    ctx.deadline = Clock::now() + 20s;
+    Target target{&provider, kModel};
+    auto request = chat_request(false);
+    r = co_await adapter.count_tokens(request, target, ctx, out);
+  });
+  return r;
+}
+
+TEST(BedrockAdapter, CountTokensSignsAndDecodes) {
+  TestUpstream up([](Peer& p, const Request&) -> asio::awaitable<bool> {
+    co_return co_await p.write(response(200, fixture("count_tokens_response.json")));
+  });
+  api::CountTokensResponse out;
+  const auto r = run_count(up, out);
+  ASSERT_TRUE(r.ok) << r.error.message;
+  EXPECT_EQ(out.input_tokens, 37);
+  EXPECT_FALSE(r.usage.reported);
+  const auto reqs = up.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].target, "/model/anthropic.claude-3-haiku-20240307-v1%3A0/count-tokens");
+  EXPECT_EQ(reqs[0].header("x-request-id"), "req-43");
+  sigv4::Request check;
+  check.method = "POST";
+  check.path = reqs[0].target;
+  check.headers = {{"host", reqs[0].header("host")},
+                   {"content-type", reqs[0].header("content-type")}};
+  check.payload = reqs[0].body;
+  const auto want =
+      sigv4::sign(check, {kKeyId, kSecret, kToken, "us-east-1", "bedrock"}, fixed_time());
+  EXPECT_EQ(reqs[0].header("authorization"), want.authorization);
+  EXPECT_EQ(json::parse(reqs[0].body),
+            json::parse(R"({"input":{"converse":{"messages":[{"role":"user",
+                "content":[{"text":"hi"}]}]}}})"));
+}
+
+TEST(BedrockAdapter, CountTokensErrorsAreScrubbed) {
+  TestUpstream up([](Peer& p, const Request&) -> asio::awaitable<bool> {
+    co_return co_await p.write(
+        response(400,
+                 std::string(R"({"message":"The provided model doesn't support counting tokens )") +
+                     kSecret + R"("})",
+                 "x-amzn-ErrorType: ValidationException\r\n"));
+  });
+  api::CountTokensResponse out;
+  const auto r = run_count(up, out);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.upstream_status, 400);
+  EXPECT_EQ(r.error.message.find(kSecret), std::string::npos) << r.error.message;
+}
+
 }  // namespace
 }  // namespace infergate::adapters

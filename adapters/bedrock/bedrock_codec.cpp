@@ -370,6 +370,46 @@ std::string converse_path(std::string_view model_id, bool stream) {
   return path;
 }
 
+std::string count_tokens_path(std::string_view model_id) {
+  std::string path = "/model/";
+  path += sigv4::uri_encode(model_id, false);
+  path += "/count-tokens";
+  return path;
+}
+
+EncodeResult encode_count_tokens_request(const api::ChatRequest& request, std::string& out) {
+  std::string full;
+  EncodeResult result = encode_request(request, full);
+  if (!result.ok) return result;
+  json whole = json::parse(full, nullptr, /*allow_exceptions=*/false);
+  if (!whole.is_object()) {
+    result.ok = false;
+    result.error = bad_request("the request could not be translated", "");
+    return result;
+  }
+  // "CountTokens" / "ConverseTokensRequest": the Converse input that is counted.
+  json converse = json::object();
+  for (const char* key : {"messages", "system", "toolConfig"}) {
+    auto it = whole.find(key);
+    if (it != whole.end()) converse[key] = std::move(*it);
+  }
+  json req = json::object();
+  req["input"] = json::object({{"converse", std::move(converse)}});
+  out += req.dump(-1, ' ', false, json::error_handler_t::replace);
+  return result;
+}
+
+bool decode_count_tokens(std::string_view body, std::int64_t& input_tokens, api::Error& err) {
+  const json j = api::parse_json(body);
+  const json* n = j.is_object() ? member(j, "inputTokens") : nullptr;
+  if (!n || !n->is_number_integer() || n->get<std::int64_t>() < 0) {
+    err = malformed("upstream token count has no valid inputTokens");
+    return false;
+  }
+  input_tokens = n->get<std::int64_t>();
+  return true;
+}
+
 EncodeResult encode_request(const api::ChatRequest& request, std::string& out) {
   EncodeResult result;
   Translator t{result.dropped, {}, false};

@@ -39,6 +39,15 @@ struct EncodeResult {
 // caller's decision. Malformed messages fail with a 400.
 EncodeResult encode_request(const api::ChatRequest& request, std::string& out);
 
+// CountTokens ("CountTokens", "CountTokensInput", "ConverseTokensRequest"): the path
+// "/model/{modelId}/count-tokens" (encoded as converse_path does), the body
+// {"input":{"converse":{"messages","system","toolConfig"}}} translated as encode_request
+// translates (inference settings are not counted and left out; `dropped` as there), and the
+// answer's inputTokens (false with a 502 `err` when it is missing or not a non-negative integer).
+std::string count_tokens_path(std::string_view model_id);
+EncodeResult encode_count_tokens_request(const api::ChatRequest& request, std::string& out);
+bool decode_count_tokens(std::string_view body, std::int64_t& input_tokens, api::Error& err);
+
 // Decodes a whole Converse response body: start, reasoning, text, tool calls, finish, usage.
 // `id` and `model` go on the start event. False with `err` (502) on a malformed body.
 bool decode_converse(std::string_view body, std::string_view id, std::string_view model,

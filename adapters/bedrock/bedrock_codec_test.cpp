@@ -66,6 +66,32 @@ TEST(BedrockCodec, ConversePath) {
             "converse-stream");
 }
 
+// CountTokens (API Reference, Runtime): "Request Syntax" POST /model/modelId/count-tokens with
+// {"input": CountTokensInput}; the converse member is a ConverseTokensRequest (messages, system,
+// toolConfig); "Response Syntax" {"inputTokens": number}.
+TEST(BedrockCodec, GoldenCountTokens) {
+  EXPECT_EQ(count_tokens_path("anthropic.claude-3-5-haiku-20241022-v1:0"),
+            "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/count-tokens");
+  std::string out;
+  const auto r = encode_count_tokens_request(
+      request_of(json::parse(fixture("count_tokens_request.canonical.json"))), out);
+  ASSERT_TRUE(r.ok) << r.error.message;
+  EXPECT_TRUE(r.dropped.empty());
+  EXPECT_EQ(json::parse(out), json::parse(fixture("count_tokens_request.bedrock.json"))) << out;
+  out.clear();
+  EXPECT_FALSE(encode_count_tokens_request(request_of(json::object()), out).ok);
+
+  std::int64_t n = -1;
+  api::Error err;
+  ASSERT_TRUE(decode_count_tokens(fixture("count_tokens_response.json"), n, err)) << err.message;
+  EXPECT_EQ(n, 37);
+  for (const char* bad : {"{}", R"({"inputTokens":-1})", R"({"inputTokens":"5"})", "[]", "x",
+                          R"({"inputTokens":1.5})"}) {
+    EXPECT_FALSE(decode_count_tokens(bad, n, err)) << bad;
+    EXPECT_EQ(err.kind, api::ErrorKind::upstream) << bad;
+  }
+}
+
 // The Converse request body (API Reference, Converse, "Request Syntax"): system, messages with
 // ContentBlock text / image / toolUse / toolResult, inferenceConfig, toolConfig.
 TEST(BedrockCodec, EncodesAFullConversation) {

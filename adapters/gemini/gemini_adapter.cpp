@@ -77,6 +77,69 @@ GeminiAdapter::GeminiAdapter(const config::ProviderConfig& provider)
   url_ok_ = parse_url(base_url_, endpoint_);
 }
 
+asio::awaitable<AttemptResult> GeminiAdapter::count_tokens(const api::ChatRequest& request,
+                                                           const Target& target, CallContext& ctx,
+                                                           api::CountTokensResponse& out) {
+  AttemptResult result;
+  const config::ProviderConfig& provider = target.provider ? *target.provider : *provider_;
+  if (ctx.http == nullptr) {
+    result.error = api::Error::make(api::ErrorKind::internal, "no upstream client");
+    co_return result;
+  }
+  const Endpoint* ep = &endpoint_;
+  Endpoint other;
+  bool ok = url_ok_;
+  if (provider.base_url != base_url_) {
+    ok = parse_url(provider.base_url, other);
+    ep = &other;
+  }
+  if (!ok) {
+    result.error = map_transport_error(TransportError::bad_url);
+    co_return result;
+  }
+
+  HttpRequest req;
+  {
+    std::vector<std::string> dropped;
+    api::Error err;
+    if (!gemini::encode_count_tokens_request(request, target.upstream_model,
+                                             provider.drop_unsupported_params, req.body, dropped,
+                                             err)) {
+      result.error = std::move(err);
+      co_return result;
+    }
+    for (auto& d : dropped) ctx.dropped_params.push_back(std::move(d));
+  }
+  req.target = make_target(*ep, gemini::count_tokens_path(target.upstream_model));
+  gemini::request_headers(provider, /*stream=*/false, ctx.request_id,
+                          [&req](std::string_view k, std::string_view v) { req.add_header(k, v); });
+  const RequestOptions opts = RequestOptions::from(provider, ctx.deadline);
+
+  UpstreamResponse resp = co_await ctx.http->send(*ep, req, opts);
+  if (resp.error() != TransportError::none) {
+    result.error = map_transport_error(resp.error());
+    co_return result;
+  }
+  result.upstream_status = resp.status();
+  if (resp.status() < 200 || resp.status() >= 300) {
+    const std::string retry_after(resp.header("retry-after"));
+    std::string body;
+    co_await resp.read_all(body, kMaxErrorBodyBytes);
+    result.error = gemini::map_http_error(resp.status(), body, retry_after, provider.api_key);
+    co_return result;
+  }
+  std::string body;
+  if (!co_await resp.read_all(body, kMaxErrorBodyBytes)) {  // a CountTokensResponse is small
+    result.error = map_transport_error(resp.error());
+    co_return result;
+  }
+  std::int64_t n = 0;
+  if (!gemini::decode_count_tokens(body, n, result.error, provider.api_key)) co_return result;
+  out.input_tokens = n;
+  result.ok = true;
+  co_return result;
+}
+
 asio::awaitable<AttemptResult> GeminiAdapter::chat(const api::ChatRequest& request,
                                                    const Target& target, CallContext& ctx,
                                                    api::EventSink& sink) {

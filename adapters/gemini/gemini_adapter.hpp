@@ -25,6 +25,12 @@ class GeminiAdapter final : public Adapter {
   boost::asio::awaitable<AttemptResult> chat(const api::ChatRequest& request, const Target& target,
                                              CallContext& ctx, api::EventSink& sink) override;
 
+  // POST {base_url}/models/{model}:countTokens with a generateContentRequest (API reference
+  // "Counting tokens"); totalTokens is the answer.
+  boost::asio::awaitable<AttemptResult> count_tokens(const api::ChatRequest& request,
+                                                     const Target& target, CallContext& ctx,
+                                                     api::CountTokensResponse& out) override;
+
  private:
   const config::ProviderConfig* provider_;
   std::string base_url_;  // what endpoint_ was parsed from

@@ -363,5 +363,56 @@ TEST(GeminiAdapter, BadBaseUrlFailsRetryably) {
   EXPECT_TRUE(r.error.retryable);
 }
 
+// Token counting: POST {base}/models/{model}:countTokens ("Counting tokens").
+AttemptResult run_count(const TestUpstream& up, api::CountTokensResponse& out) {
+  auto provider = provider_for(up);
+  auto adapter = std::make_unique<GeminiAdapter>(provider);
+  AttemptResult r;
+  run_client([&](HttpClient& client) -> asio::awaitable<void> {
+    CallContext ctx;
+    ctx.http = &client;
+    ctx.request_id = "req-9";
+    ctx.deadline = Clock::now() + 20s;
+    Target target{&provider, "gemini-2.5-flash"};
+    auto request = chat_request(false);
+    r = co_await adapter->count_tokens(request, target, ctx, out);
+  });
+  return r;
+}
+
+TEST(GeminiAdapter, CountTokens) {
+  TestUpstream up([](Peer& p, const Request&) -> asio::awaitable<bool> {
+    co_return co_await p.write(response(200, R"({"totalTokens": 8,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 8}]})"));
+  });
+  api::CountTokensResponse out;
+  const auto r = run_count(up, out);
+  ASSERT_TRUE(r.ok) << r.error.message;
+  EXPECT_EQ(out.input_tokens, 8);
+  EXPECT_FALSE(r.usage.reported);
+  const auto reqs = up.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].target, "/v1beta/models/gemini-2.5-flash:countTokens");
+  EXPECT_EQ(reqs[0].header("x-goog-api-key"), kKey);
+  const json body = json::parse(reqs[0].body);
+  EXPECT_EQ(body["generateContentRequest"]["model"], "models/gemini-2.5-flash");
+  EXPECT_EQ(body["generateContentRequest"]["contents"],
+            json::parse(R"([{"role":"user","parts":[{"text":"hi"}]}])"));
+  EXPECT_FALSE(body["generateContentRequest"].contains("generationConfig"));
+}
+
+TEST(GeminiAdapter, CountTokensErrorsMapAndNeverEchoTheKey) {
+  TestUpstream up([](Peer& p, const Request&) -> asio::awaitable<bool> {
+    co_return co_await p.write(response(
+        400, std::string(R"({"error":{"code":400,"message":"API key not valid: )") + kKey +
+                 R"(","status":"INVALID_ARGUMENT","details":[{"reason":"API_KEY_INVALID"}]}})"));
+  });
+  api::CountTokensResponse out;
+  const auto r = run_count(up, out);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.upstream_status, 400);
+  EXPECT_EQ(r.error.message.find(kKey), std::string::npos) << r.error.message;
+}
+
 }  // namespace
 }  // namespace infergate::adapters

@@ -672,6 +672,14 @@ std::string method_path(std::string_view model, bool stream) {
   return out;
 }
 
+std::string count_tokens_path(std::string_view model) {
+  std::string out = method_path(model, /*stream=*/false);
+  constexpr std::string_view kGenerate = ":generateContent";
+  out.resize(out.size() - kGenerate.size());
+  out += ":countTokens";
+  return out;
+}
+
 json sanitize_schema(const json& schema) { return sanitize(schema, schema, 0); }
 
 bool encode_request(const api::ChatRequest& request, bool drop_unsupported, std::string& out,
@@ -853,6 +861,54 @@ bool decode_response(std::string_view body, std::vector<api::Event>& out, api::E
   }
   dec.flush(events);
   for (auto& ev : events) out.push_back(std::move(ev));
+  return true;
+}
+
+bool encode_count_tokens_request(const api::ChatRequest& request, std::string_view upstream_model,
+                                 bool drop_unsupported, std::string& out,
+                                 std::vector<std::string>& dropped, api::Error& err) {
+  std::string full;
+  if (!encode_request(request, drop_unsupported, full, dropped, err)) return false;
+  json whole = json::parse(full, nullptr, /*allow_exceptions=*/false);
+  if (!whole.is_object()) {
+    err = invalid("the request could not be translated");
+    return false;
+  }
+  // "Counting tokens > models.countTokens": generateContentRequest (with its required `model`)
+  // counts the system instruction and the function declarations too; bare `contents` would not.
+  json inner = json::object();
+  inner["model"] =
+      starts_with(upstream_model, "models/") || starts_with(upstream_model, "tunedModels/")
+          ? std::string(upstream_model)
+          : "models/" + std::string(upstream_model);
+  for (const char* key : {"contents", "systemInstruction", "tools"}) {
+    auto it = whole.find(key);
+    if (it != whole.end()) inner[key] = std::move(*it);
+  }
+  json req = json::object();
+  req["generateContentRequest"] = std::move(inner);
+  out += req.dump(-1, ' ', false, json::error_handler_t::replace);
+  return true;
+}
+
+bool decode_count_tokens(std::string_view body, std::int64_t& total_tokens, api::Error& err,
+                         std::string_view secret) {
+  const json j = api::parse_json(body);
+  if (j.is_discarded() || !j.is_object()) {
+    err = malformed("upstream sent a malformed CountTokensResponse");
+    return false;
+  }
+  if (const json* e = member(j, "error")) {
+    err = error_from_object(*e, 0, -1, secret);
+    return false;
+  }
+  // proto3 JSON leaves out zero-valued fields: an object without totalTokens counts 0.
+  std::int64_t n = 0;
+  if (member(j, "totalTokens") != nullptr && !count_member(j, "totalTokens", n)) {
+    err = malformed("upstream sent a malformed CountTokensResponse");
+    return false;
+  }
+  total_tokens = n;
   return true;
 }
 

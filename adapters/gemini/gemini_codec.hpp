@@ -56,11 +56,27 @@ inline constexpr std::string_view kDummyThoughtSignature = "skip_thought_signatu
 // byte outside RFC 3986 unreserved characters (and '/') is percent-encoded.
 std::string method_path(std::string_view model, bool stream);
 
+// "/models/{model}:countTokens", encoded as method_path encodes.
+std::string count_tokens_path(std::string_view model);
+
 // (a) The GenerateContentRequest body for `request`, appended to `out`. Fields Gemini cannot
 // express are dropped and their names appended to `dropped` when `drop_unsupported`; otherwise
 // (and for malformed input) returns false with `err` (400, not retryable).
 bool encode_request(const api::ChatRequest& request, bool drop_unsupported, std::string& out,
                     std::vector<std::string>& dropped, api::Error& err);
+
+// The models.countTokens body for `request` (API reference "Counting tokens"):
+// {"generateContentRequest": {"model": "models/{upstream_model}", "contents",
+// "systemInstruction", "tools"}}, the form that counts the system instruction and the function
+// declarations as well as the contents. Fails as encode_request does.
+bool encode_count_tokens_request(const api::ChatRequest& request, std::string_view upstream_model,
+                                 bool drop_unsupported, std::string& out,
+                                 std::vector<std::string>& dropped, api::Error& err);
+
+// A CountTokensResponse -> its totalTokens (absent = 0, as proto3 JSON writes zero). False with
+// `err` on a malformed body (502) or a Google error object.
+bool decode_count_tokens(std::string_view body, std::int64_t& total_tokens, api::Error& err,
+                         std::string_view secret = {});
 
 // A JSON schema reduced to Gemini's Schema object: `$ref`s into `$defs`/`definitions` inlined
 // (depth-bounded), `oneOf` -> `anyOf`, single-entry `allOf` merged, `type: [T, "null"]` ->

@@ -218,6 +218,50 @@ TEST(GeminiRequest, MethodPathEncodesTheModel) {
   EXPECT_EQ(method_path("a b:c", false), "/models/a%20b%3Ac:generateContent");
 }
 
+// "Counting tokens > models.countTokens": the generateContentRequest form (system instruction
+// and function declarations are counted), with GenerateContentRequest's required model name.
+TEST(GeminiCountTokens, GoldenRequestAndPath) {
+  std::string out;
+  std::vector<std::string> dropped;
+  api::Error err;
+  ASSERT_TRUE(encode_count_tokens_request(
+      request_of(json::parse(fixture("count_tokens_request.openai.json"))), "gemini-2.5-flash",
+      /*drop_unsupported=*/false, out, dropped, err))
+      << err.message;
+  EXPECT_EQ(json::parse(out), json::parse(fixture("count_tokens_request.gemini.json"))) << out;
+  EXPECT_TRUE(dropped.empty());
+  out.clear();
+  ASSERT_TRUE(encode_count_tokens_request(request_of({{"messages", user_message()}}),
+                                          "models/gemini-2.5-pro", false, out, dropped, err));
+  EXPECT_EQ(json::parse(out), json::parse(R"({"generateContentRequest":{
+      "model":"models/gemini-2.5-pro","contents":[{"role":"user","parts":[{"text":"hi"}]}]}})"));
+  out.clear();
+  EXPECT_FALSE(encode_count_tokens_request(request_of({{"messages", json::array()}}), "m", false,
+                                           out, dropped, err));
+
+  EXPECT_EQ(count_tokens_path("gemini-2.5-flash"), "/models/gemini-2.5-flash:countTokens");
+  EXPECT_EQ(count_tokens_path("models/gemini-2.5-pro"), "/models/gemini-2.5-pro:countTokens");
+  EXPECT_EQ(count_tokens_path("a b"), "/models/a%20b:countTokens");
+}
+
+// "Counting tokens > CountTokensResponse".
+TEST(GeminiCountTokens, GoldenResponse) {
+  std::int64_t n = -1;
+  api::Error err;
+  ASSERT_TRUE(decode_count_tokens(fixture("count_tokens_response.json"), n, err)) << err.message;
+  EXPECT_EQ(n, 31);
+  EXPECT_TRUE(decode_count_tokens("{}", n, err));  // proto3 JSON leaves a zero out
+  EXPECT_EQ(n, 0);
+  EXPECT_TRUE(decode_count_tokens(R"({"totalTokens":"12"})", n, err));
+  EXPECT_EQ(n, 12);
+  for (const char* bad : {"[]", "nope", R"({"totalTokens":"x"})", R"({"totalTokens":-1.5})"}) {
+    EXPECT_FALSE(decode_count_tokens(bad, n, err)) << bad;
+    EXPECT_EQ(err.kind, api::ErrorKind::upstream) << bad;
+  }
+  EXPECT_FALSE(decode_count_tokens(fixture("error_429.json"), n, err));
+  EXPECT_EQ(err.kind, api::ErrorKind::rate_limited);
+}
+
 TEST(GeminiRequest, HeadersCarryTheKeyInXGoogApiKey) {
   config::ProviderConfig p;
   p.api_key = "AIzaSy-test";

@@ -219,6 +219,29 @@ class LocalAdapter final : public Adapter {
     }
   }
 
+  // Exact and offline: the request rendered with the model's chat template (with the generation
+  // prompt, as a chat call would be) and tokenized with its vocabulary. What the engine cannot
+  // take (tools, images) fails as chat does. Tokenizing a prompt is bounded (the engine caps
+  // messages and prompt bytes) and short next to a forward pass, so it runs on the caller's
+  // thread, as submit() does.
+  asio::awaitable<AttemptResult> count_tokens(const api::ChatRequest& request, const Target&,
+                                              CallContext&,
+                                              api::CountTokensResponse& out) override {
+    AttemptResult result;
+    engine::GenerateRequest g;
+    if (!to_generate_request(request.body, g, result.error)) co_return result;
+    const int n = engine_->count_prompt_tokens(g);
+    if (n < 0) {
+      result.error =
+          invalid("The local engine cannot render or tokenize this conversation.", "messages");
+      result.error.code = "invalid_request_error";
+      co_return result;
+    }
+    out.input_tokens = n;
+    result.ok = true;
+    co_return result;
+  }
+
  private:
   std::unique_ptr<engine::Engine> engine_;
 };

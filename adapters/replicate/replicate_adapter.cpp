@@ -5,6 +5,7 @@
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -17,11 +18,50 @@ namespace infergate::adapters {
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
+namespace {
+
+// Replicate's "Cancel a prediction" (POST urls.cancel) when the gateway gives up on a prediction
+// it started -- the client went away, the deadline passed, the attempt failed and the next
+// deployment is tried -- so that the provider stops running (and billing) it. Armed once the
+// prediction exists and is unfinished; whatever ends the attempt while armed (an early return, an
+// exception such as the cancellation of the awaiting coroutine, the frame torn down) sends the
+// cancel, fire-and-forget: a coroutine of its own on the same executor, with its own one-shot
+// HttpClient (it may outlive the worker's pools and the caller's objects) and a short timeout.
+class CancelOnGiveUp {
+ public:
+  static constexpr std::chrono::milliseconds kTimeout{2000};
+
+  CancelOnGiveUp(asio::any_io_executor ex, std::string request_id)
+      : ex_(std::move(ex)), request_id_(std::move(request_id)) {}
+  CancelOnGiveUp(const CancelOnGiveUp&) = delete;
+  CancelOnGiveUp& operator=(const CancelOnGiveUp&) = delete;
+
+  // `p` (which must outlive this guard) has just been created or fetched: from now on, giving up
+  // while it is unfinished cancels it.
+  void arm(const replicate::Prediction& p, const Endpoint& api,
+           const config::ProviderConfig& provider, const RequestOptions& opts);
+  // The prediction ended on its own (or its stream said so): nothing to cancel.
+  void disarm() { prediction_ = nullptr; }
+  ~CancelOnGiveUp();
+
+ private:
+  asio::any_io_executor ex_;
+  std::string request_id_;
+  const replicate::Prediction* prediction_ = nullptr;
+  Endpoint ep_;
+  HttpRequest req_;
+  RequestOptions opts_;
+  std::string ca_file_;  // opts_.ca_file points into the provider config: copied
+};
+
+}  // namespace
+
 struct ReplicateAdapter::Call {
   const config::ProviderConfig* provider = nullptr;
   Endpoint ep;
   RequestOptions opts;
-  std::string auth;  // "Bearer <key>", empty without a key
+  std::string auth;                  // "Bearer <key>", empty without a key
+  CancelOnGiveUp* cancel = nullptr;  // armed by run_prediction once the prediction exists
 };
 
 namespace {
@@ -94,6 +134,46 @@ HttpRequest get_request(const Endpoint& target, const Endpoint& api,
   }
   req.add_header("Accept", accept);
   return req;
+}
+
+asio::awaitable<void> send_cancel(Endpoint ep, HttpRequest req, RequestOptions opts,
+                                  std::string ca_file) {
+  opts.ca_file = ca_file;
+  opts.deadline = Clock::now() + CancelOnGiveUp::kTimeout;
+  HttpClient client(co_await asio::this_coro::executor);
+  {
+    UpstreamResponse resp = co_await client.send(ep, req, opts);
+    if (resp.error() == TransportError::none) {
+      std::string ignored;  // the updated prediction: read (bounded) and dropped
+      co_await resp.read_all(ignored, 64 * 1024);
+    }
+  }
+}
+
+void CancelOnGiveUp::arm(const replicate::Prediction& p, const Endpoint& api,
+                         const config::ProviderConfig& provider, const RequestOptions& opts) {
+  prediction_ = nullptr;
+  if (replicate::terminal(p.status) || p.cancel_url.empty() ||
+      p.cancel_url.size() > media::kMaxUrlBytes || !parse_url(p.cancel_url, ep_))
+    return;
+  req_ = get_request(ep_, api, provider, "application/json", request_id_);
+  req_.method = "POST";
+  opts_ = opts;
+  opts_.connect_timeout = std::min<std::chrono::milliseconds>(opts.connect_timeout, kTimeout);
+  opts_.first_byte_timeout = std::min<std::chrono::milliseconds>(opts.first_byte_timeout, kTimeout);
+  opts_.idle_timeout = std::min<std::chrono::milliseconds>(opts.idle_timeout, kTimeout);
+  ca_file_ = std::string(opts.ca_file);
+  opts_.ca_file = {};
+  prediction_ = &p;
+}
+
+CancelOnGiveUp::~CancelOnGiveUp() {
+  if (prediction_ == nullptr || replicate::terminal(prediction_->status)) return;
+  try {
+    asio::co_spawn(ex_, send_cancel(std::move(ep_), std::move(req_), opts_, std::move(ca_file_)),
+                   [](const std::exception_ptr&) {});
+  } catch (...) {  // best effort: never from a destructor
+  }
 }
 
 // Sleeps `d`; false when the awaiting coroutine was cancelled.
@@ -174,6 +254,7 @@ asio::awaitable<bool> ReplicateAdapter::run_prediction(
     co_return false;
   }
   if (!replicate::parse_prediction(answer, out, err)) co_return false;
+  if (call.cancel != nullptr) call.cancel->arm(out, call.ep, provider, call.opts);
   if (!until_terminal || replicate::terminal(out.status)) co_return true;
   co_return co_await poll(call, ctx, out, result, err);
 }
@@ -251,6 +332,9 @@ asio::awaitable<AttemptResult> ReplicateAdapter::generate_image(const api::Image
     for (auto& d : dropped) ctx.dropped_params.push_back(std::move(d));
   }
   replicate::Prediction p;
+  const auto executor = co_await asio::this_coro::executor;
+  CancelOnGiveUp cancel(executor, ctx.request_id);
+  call.cancel = &cancel;
   if (!co_await run_prediction(call, model, std::move(body), /*wait=*/true,
                                /*until_terminal=*/true, ctx, p, result, err))
     co_return failed(std::move(result), std::move(err));
@@ -312,6 +396,9 @@ asio::awaitable<AttemptResult> ReplicateAdapter::chat(const api::ChatRequest& re
 
   // A streamed call creates the prediction without waiting (it needs urls.stream at once).
   replicate::Prediction p;
+  const auto executor = co_await asio::this_coro::executor;
+  CancelOnGiveUp cancel(executor, ctx.request_id);
+  call.cancel = &cancel;
   if (!co_await run_prediction(call, model, std::move(body), /*wait=*/!request.stream,
                                /*until_terminal=*/!request.stream, ctx, p, result, err))
     co_return co_await fail(sink, std::move(result), std::move(err));
@@ -381,15 +468,17 @@ asio::awaitable<AttemptResult> ReplicateAdapter::chat(const api::ChatRequest& re
       const auto status = decoder.decode(sse_event.type, sse_event.data, events);
       for (auto& ev : events) {
         if (ev.type == api::Event::Type::error) {
+          cancel.disarm();  // the stream said the prediction ended (failed or canceled)
           resp.close();
           co_return co_await fail(sink, std::move(result), std::move(ev.error));
         }
         if (!co_await sink.on_event(std::move(ev))) {
-          resp.close();  // the client is gone: stop reading (the prediction runs to its end)
+          resp.close();  // the client is gone: stop reading; `cancel` stops the prediction
           co_return client_gone(std::move(result));
         }
       }
       done = status == replicate::StreamDecoder::Status::done;
+      if (done) cancel.disarm();
     }
     if (parser.failed()) {
       resp.close();

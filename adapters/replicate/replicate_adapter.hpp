@@ -7,8 +7,11 @@
 // to 60 s). A prediction that is not finished by then is polled at urls.get (200 ms, growing by
 // half each time to 2 s, at most kMaxPolls times, never past the request deadline). Streaming chat
 // creates the prediction with "stream": true and reads the SSE at urls.stream. Image outputs
-// (URLs or data URIs) are fetched, bounded, into GeneratedImage bytes. The codec
-// (replicate_codec.hpp) does the translation.
+// (URLs or data URIs) are fetched, bounded, into GeneratedImage bytes. When the gateway gives up
+// on a prediction it started and that is still running (client gone, deadline passed, attempt
+// abandoned for the next deployment), it POSTs the prediction's urls.cancel ("Cancel a
+// prediction"), fire-and-forget with a 2 s timeout, so the provider stops running and billing
+// it. The codec (replicate_codec.hpp) does the translation.
 #pragma once
 
 #include <chrono>

@@ -66,6 +66,14 @@ std::string prediction(const TestUpstream& up, std::string_view id, std::string_
   return j.dump();
 }
 
+// The cancel requests (Replicate "Cancel a prediction": POST urls.cancel) the upstream received.
+std::vector<Request> cancels(const TestUpstream& up) {
+  std::vector<Request> out;
+  for (const auto& r : up.requests())
+    if (r.method == "POST" && r.target.ends_with("/cancel")) out.push_back(r);
+  return out;
+}
+
 AttemptResult run_image(const TestUpstream& up, const api::ImageRequest& req,
                         api::ImageResponse& out, Clock::duration deadline = 15s,
                         const std::string& model = "black-forest-labs/flux-schnell") {
@@ -132,6 +140,7 @@ TEST(ReplicateAdapter, ImagePolledThenFilesFetchedWithoutCredentialsOnOtherHosts
   const auto file_reqs = files.requests();
   ASSERT_EQ(file_reqs.size(), 1u);
   EXPECT_EQ(file_reqs[0].header("authorization"), "") << "the key went to another host";
+  EXPECT_TRUE(cancels(up).empty());  // it finished: nothing to cancel
 }
 
 TEST(ReplicateAdapter, WantUrlPassesForeignUrlsThrough) {
@@ -170,6 +179,12 @@ TEST(ReplicateAdapter, PollingStopsAtTheDeadline) {
   EXPECT_TRUE(r.error.retryable);
   EXPECT_LT(Clock::now() - start, 1600ms);
   EXPECT_GE(up.requests().size(), 3u);
+  // Given up on: the prediction is cancelled so that it stops running (and billing).
+  const auto c = cancels(up);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].target, "/v1/predictions/p3/cancel");
+  EXPECT_EQ(c[0].header("authorization"), std::string("Bearer ") + kKey);
+  EXPECT_EQ(c[0].header("x-request-id"), "req-1");
 }
 
 TEST(ReplicateAdapter, OversizedFileAndFailedPrediction) {
@@ -274,6 +289,7 @@ TEST(ReplicateAdapter, StreamThenMetrics) {
   EXPECT_EQ(json::parse(reqs[0].body)["stream"], true);
   EXPECT_EQ(reqs[1].header("accept"), "text/event-stream");
   EXPECT_EQ(reqs[1].header("authorization"), std::string("Bearer ") + kKey);
+  EXPECT_TRUE(cancels(up).empty());  // a stream that ended with `done`: nothing to cancel
 }
 
 TEST(ReplicateAdapter, StreamErrorAfterCommitAndClientGone) {
@@ -299,6 +315,7 @@ TEST(ReplicateAdapter, StreamErrorAfterCommitAndClientGone) {
   ASSERT_FALSE(sink.events.empty());
   EXPECT_EQ(sink.events.back().type, Type::error);  // committed: the client hears of it
   EXPECT_NE(sink.events.back().error.message.find("boom"), std::string::npos);
+  EXPECT_TRUE(cancels(up).empty());  // the stream said the prediction ended: nothing to cancel
 
   CollectingSink gone;
   gone.gone_after = 1;
@@ -307,6 +324,10 @@ TEST(ReplicateAdapter, StreamErrorAfterCommitAndClientGone) {
   });
   EXPECT_FALSE(result.ok);
   EXPECT_EQ(result.error.code, "cancelled");
+  // The client went away mid-stream: the prediction is cancelled upstream.
+  const auto c = cancels(up);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].target, "/v1/predictions/s2/cancel");
 }
 
 }  // namespace

@@ -26,4 +26,10 @@ boost::asio::awaitable<AttemptResult> Adapter::generate_image(const api::ImageRe
   co_return unsupported_operation(target, "image generation");
 }
 
+boost::asio::awaitable<AttemptResult> Adapter::count_tokens(const api::ChatRequest&,
+                                                            const Target& target, CallContext&,
+                                                            api::CountTokensResponse&) {
+  co_return unsupported_operation(target, "token counting");
+}
+
 }  // namespace infergate::adapters

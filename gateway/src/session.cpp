@@ -242,6 +242,8 @@ class Session {
 
   // --- OpenAI non-chat routes (ops) ---
   awaitable<bool> handle_embeddings(Request& req, RequestInfo& ri);
+  // Anthropic's POST /v1/messages/count_tokens, whatever provider serves the model.
+  awaitable<bool> handle_count_tokens(Request& req, RequestInfo& ri);
   awaitable<bool> handle_images(Request& req, RequestInfo& ri);
   // The caller's principal (filling the access record), or nullopt with the 401 to answer.
   std::optional<policy::Principal> principal_of(const Request& req, RequestInfo& ri,
@@ -566,6 +568,10 @@ awaitable<bool> Session<Stream>::dispatch(Request& req, RequestInfo& ri) {
     if (path == "/v1/messages") {
       if (method != http::verb::post) co_return co_await reply_error(ri, wrong_method("POST"));
       co_return co_await handle_chat(req, ri);
+    }
+    if (path == "/v1/messages/count_tokens") {
+      if (method != http::verb::post) co_return co_await reply_error(ri, wrong_method("POST"));
+      co_return co_await handle_count_tokens(req, ri);
     }
   }
   if (path == "/v1/chat/completions") {
@@ -945,6 +951,48 @@ awaitable<bool> Session<Stream>::handle_embeddings(Request& req, RequestInfo& ri
   std::string extra;
   append_dropped_header(extra, ctx.dropped_params);
   const std::string body = openai::render_embeddings(resp, ereq.model, ereq.base64);
+  co_return co_await reply(ri, 200, body, extra);
+}
+
+// Same auth, key model restrictions, routing, fallback and guards as /v1/messages; answers in
+// Anthropic's shapes. Deployments whose provider cannot count answer unsupported_operation
+// (retryable), so the next one is tried; a count is not usage (nothing lands in the record's
+// token fields).
+template <class Stream>
+awaitable<bool> Session<Stream>::handle_count_tokens(Request& req, RequestInfo& ri) {
+  api::Error err;
+  const auto who = principal_of(req, ri, err);
+  if (!who) co_return co_await reply_error(ri, err);
+  api::ChatRequest creq;
+  if (!anthropic::parse_count_tokens_request(req.body(), creq, err))
+    co_return co_await reply_error(ri, err);
+  ri.model = creq.model.substr(0, 256);
+  auto plan = services_.router.plan(creq.model, *who, err);
+  if (!plan) co_return co_await reply_error(ri, err);
+
+  adapters::CallContext ctx = call_context(ri);
+  api::CountTokensResponse resp;
+  bool none_can_count = true;  // every attempt so far answered unsupported_operation
+  auto attempt = [&](adapters::Adapter& adapter,
+                     const adapters::Target& target) -> awaitable<adapters::AttemptResult> {
+    resp = api::CountTokensResponse{};
+    adapters::AttemptResult r = co_await adapter.count_tokens(creq, target, ctx, resp);
+    if (r.ok || r.error.code != "unsupported_operation") none_can_count = false;
+    r.usage = api::Usage{};
+    co_return r;
+  };
+  Outcome o;
+  const RaceEnd end = co_await run_guarded(*plan, creq.model, ctx, nullptr, attempt, o);
+  if (end == RaceEnd::done && !o.ok && o.attempts > 0 && none_can_count) {
+    o.error = api::Error::make(api::ErrorKind::invalid_request,
+                               "Token counting is not available for model '" + ri.model +
+                                   "': none of its providers counts tokens.",
+                               "model", "unsupported_operation");
+  }
+  if (auto done = co_await settle_whole(ri, end, o)) co_return *done;
+  std::string extra;
+  append_dropped_header(extra, ctx.dropped_params);
+  const std::string body = anthropic::render_count_tokens(resp);
   co_return co_await reply(ri, 200, body, extra);
 }
 

@@ -255,6 +255,36 @@ describe('messages.stream', () => {
   });
 });
 
+// POST /v1/messages/count_tokens ("Messages > Count tokens in a Message"), whatever provider
+// serves the model: demo-claude's is Anthropic-type (infergate-mock-anthropic counts words of the
+// system prompt, + (words + 1) per message, + (1 + description words) per tool); demo-chat's only
+// provider is OpenAI-type, which has no count endpoint.
+describe('messages.countTokens', () => {
+  test('counts system, messages and tools through the provider', async () => {
+    const r = await client.messages.countTokens({
+      model: 'demo-claude',
+      system: 'You are a scientist',
+      messages: userMessage(),
+      tools: [WEATHER_TOOL],
+    });
+    assert.deepEqual(r, { input_tokens: 4 + PROMPT_WORDS + 1 + 1 + WEATHER_TOOL.description.split(/\s+/).length });
+    const bare = await client.messages.countTokens({ model: 'demo-claude', messages: userMessage() });
+    assert.equal(bare.input_tokens, PROMPT_WORDS + 1);
+  });
+
+  test('a model none of whose providers counts: BadRequestError 400', async () => {
+    await assert.rejects(client.messages.countTokens({ model: 'demo-chat', messages: userMessage() }), (err) => {
+      assert.ok(err instanceof Anthropic.BadRequestError, `got ${err?.constructor?.name}: ${err?.message}`);
+      assert.equal(err.status, 400);
+      assert.equal(err.error?.type, 'error');
+      assert.equal(err.error?.error?.type, 'invalid_request_error');
+      assert.match(err.error.error.message, /demo-chat/);
+      assert.match(err.error.error.message, /counts tokens/);
+      return true;
+    });
+  });
+});
+
 describe('errors', () => {
   // The Anthropic error shape: {"type":"error","error":{"type":...,"message":...}}.
   function assertApiError(err, cls, status, type) {

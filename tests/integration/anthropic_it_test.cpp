@@ -15,6 +15,7 @@ using nlohmann::json;
 
 constexpr const char* kKey = "ig-anthropic-it-key-0123456789";
 constexpr const char* kProviderSecret = "sk-ant-provider-SECRET-value-42";
+constexpr const char* kNarrowKey = "ig-anthropic-it-narrow-key-987654";
 
 std::string chat_body(const std::string& model, bool stream = false,
                       const std::string& extra = "") {
@@ -56,6 +57,10 @@ providers:
                             R"(/v1
     api_key: ${IT_ANTHROPIC_KEY}
     timeouts: { connect: 1s, first_byte: 3s, idle: 3s, total: 15s }
+  - name: oai-only
+    type: openai
+    base_url: http://127.0.0.1:9/v1
+    api_key: ${IT_ANTHROPIC_KEY}
   - name: claude-strict
     type: anthropic
     base_url: http://127.0.0.1:)" +
@@ -71,10 +76,16 @@ models:
   - { name: claude-limited, deployments: [ { provider: claude, model: "rl?fail=1000000&fail_status=429&retry_after=9" } ] }
   - { name: claude-broken, deployments: [ { provider: claude, model: "b?reset_after=3&tokens=10" } ] }
   - { name: claude-strict, deployments: [ { provider: claude-strict, model: claude-sonnet-4 } ] }
+  - { name: gpt-only, deployments: [ { provider: oai-only, model: gpt-4o } ] }
+  - name: gpt-then-claude
+    deployments: [ { provider: oai-only, model: gpt-4o }, { provider: claude, model: claude-sonnet-4 } ]
 keys:
   - { id: it-key, sha256: )" +
                             policy::sha256_hex(kKey) +
                             R"(, org: itorg }
+  - { id: it-narrow, sha256: )" +
+                            policy::sha256_hex(kNarrowKey) +
+                            R"(, org: itorg, models: [ claude ] }
 orgs: [ { name: itorg } ]
 routing: { max_attempts: 3 }
 )";
@@ -259,6 +270,89 @@ TEST_F(AnthropicIt, UnsupportedParams) {
   auto j = json::parse(r.body, nullptr, false);
   ASSERT_TRUE(j.is_object()) << r.body;
   EXPECT_EQ(j["error"]["param"], "seed");
+}
+
+// ---- POST /v1/messages/count_tokens ("Messages > Count tokens in a Message") ---------------
+
+Response count_tokens(int port, const std::string& body, const std::string& key = kKey) {
+  return http_request(port, "POST", "/v1/messages/count_tokens", body,
+                      {{"x-api-key", key}, {"anthropic-version", "2023-06-01"}});
+}
+
+std::string count_body(const std::string& model) {
+  return R"({"model":")" + model + R"(","system":"You are a scientist",
+    "messages":[{"role":"user","content":"Hello, Claude"}],
+    "tools":[{"name":"get_weather","description":"Get the current weather in a given location",
+              "input_schema":{"type":"object","properties":{"location":{"type":"string"}}}}]})";
+}
+
+TEST_F(AnthropicIt, CountTokensThroughTheAnthropicProvider) {
+  auto r = count_tokens(gw_port_, count_body("claude"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  // The mock's count: system 4 words + message (2 words + 1) + tool (1 + 8 description words).
+  EXPECT_EQ(json::parse(r.body), json::parse(R"({"input_tokens":16})"));
+  auto last = mock_get("/_mock/last_request");
+  EXPECT_EQ(last["target"], "/v1/messages/count_tokens");
+  EXPECT_EQ(last["headers"]["x-api-key"], kProviderSecret);
+  EXPECT_EQ(last["body"]["model"], "claude-sonnet-4");
+  EXPECT_FALSE(last["body"].contains("max_tokens"));
+  EXPECT_FALSE(last["body"].contains("stream"));
+  EXPECT_EQ(last["body"]["tools"][0]["name"], "get_weather");
+
+  // Fallback: the first deployment is overloaded, the second counts.
+  r = count_tokens(gw_port_, count_body("claude-fallback"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["input_tokens"], 16);
+  // A deployment whose provider cannot count is skipped for the next one.
+  r = count_tokens(gw_port_, count_body("gpt-then-claude"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["input_tokens"], 16);
+  // Upstream failures map as for /v1/messages, in Anthropic's shape.
+  r = count_tokens(gw_port_, count_body("claude-limited"));
+  EXPECT_EQ(r.status, 429) << r.body;
+  EXPECT_EQ(json::parse(r.body)["error"]["type"], "rate_limit_error");
+}
+
+TEST_F(AnthropicIt, CountTokensWhenNoProviderCanCount) {
+  auto r = count_tokens(gw_port_, count_body("gpt-only"));
+  ASSERT_EQ(r.status, 400) << r.body;
+  const auto j = json::parse(r.body);
+  EXPECT_EQ(j["type"], "error");
+  EXPECT_EQ(j["error"]["type"], "invalid_request_error");
+  const std::string message = j["error"]["message"];
+  EXPECT_NE(message.find("gpt-only"), std::string::npos) << message;
+  EXPECT_NE(message.find("none of its providers counts tokens"), std::string::npos) << message;
+}
+
+TEST_F(AnthropicIt, CountTokensRequestChecks) {
+  auto r = http_request(gw_port_, "GET", "/v1/messages/count_tokens", "", auth());
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.header("allow"), "POST");
+  EXPECT_EQ(json::parse(r.body)["type"], "error");
+
+  r = http_request(gw_port_, "POST", "/v1/messages/count_tokens", count_body("claude"));
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(json::parse(r.body)["error"]["type"], "authentication_error");
+
+  // The key's model restrictions hold as for /v1/messages.
+  EXPECT_EQ(count_tokens(gw_port_, count_body("claude"), kNarrowKey).status, 200);
+  r = count_tokens(gw_port_, count_body("claude-fallback"), kNarrowKey);
+  EXPECT_NE(r.status, 200);
+  EXPECT_EQ(json::parse(r.body)["type"], "error");
+  const auto msgs = http_request(gw_port_, "POST", "/v1/messages",
+                                 R"({"model":"claude-fallback","max_tokens":5,
+                                     "messages":[{"role":"user","content":"x"}]})",
+                                 {{"x-api-key", kNarrowKey}});
+  EXPECT_EQ(r.status, msgs.status);
+
+  // Validated as a Messages body, without max_tokens.
+  r = count_tokens(gw_port_, R"({"model":"claude","messages":[]})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(json::parse(r.body)["error"]["type"], "invalid_request_error");
+  r = count_tokens(gw_port_, R"({"model":"claude","max_tokens":10,"stream":true,
+      "messages":[{"role":"user","content":"one two"}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["input_tokens"], 3);
 }
 
 }  // namespace

@@ -228,5 +228,33 @@ TEST_F(BedrockIt, WrongSecretIsRejectedByTheMockAndNeverLeaks) {
   EXPECT_EQ(gw_->log().find("not-the-secret"), std::string::npos);
 }
 
+// Anthropic's POST /v1/messages/count_tokens served by a bedrock deployment: CountTokens
+// (POST /model/{modelId}/count-tokens), SigV4-signed and checked by the mock.
+TEST_F(BedrockIt, CountTokens) {
+  const std::string body = R"({"model":"claude","system":"You are a scientist",
+    "messages":[{"role":"user","content":"Hello, Claude"}],
+    "tools":[{"name":"get_weather","description":"Get the current weather in a given location",
+              "input_schema":{"type":"object","properties":{"location":{"type":"string"}}}}]})";
+  const std::vector<std::pair<std::string, std::string>> headers = {
+      {"x-api-key", kKey}, {"anthropic-version", "2023-06-01"}};
+  auto r = http_request(gw_port_, "POST", "/v1/messages/count_tokens", body, headers);
+  ASSERT_EQ(r.status, 200) << r.body;
+  // The mock's count: system 4 words + message (2 words + 1) + toolSpec (1 + 8 words).
+  EXPECT_EQ(json::parse(r.body), json::parse(R"({"input_tokens":16})"));
+  const json last = last_request();
+  EXPECT_EQ(last["target"], "/model/mock.text-v1%3A0/count-tokens");
+  EXPECT_EQ(last["signature_ok"], true);
+  const json& converse = last["body"]["input"]["converse"];
+  EXPECT_EQ(converse["system"][0]["text"], "You are a scientist");
+  EXPECT_EQ(converse["toolConfig"]["tools"][0]["toolSpec"]["name"], "get_weather");
+  EXPECT_FALSE(converse.contains("inferenceConfig"));
+
+  std::string throttled = body;
+  throttled.replace(throttled.find("\"claude\""), 8, "\"throttled\"");
+  r = http_request(gw_port_, "POST", "/v1/messages/count_tokens", throttled, headers);
+  EXPECT_EQ(r.status, 429) << r.body;
+  EXPECT_EQ(json::parse(r.body)["error"]["type"], "rate_limit_error");
+}
+
 }  // namespace
 }  // namespace infergate::it

@@ -279,5 +279,35 @@ TEST_F(GeminiGatewayTest, UnsupportedParamsDroppedOrRejected) {
   EXPECT_NE(r.body.find("logit_bias"), std::string::npos) << r.body;
 }
 
+// Anthropic's POST /v1/messages/count_tokens served by a gemini deployment: models.countTokens
+// with a generateContentRequest ("Counting tokens").
+TEST_F(GeminiGatewayTest, CountTokens) {
+  const std::string body = R"({"model":"g-chat","system":"You are a scientist",
+    "messages":[{"role":"user","content":"Hello, Claude"}],
+    "tools":[{"name":"get_weather","description":"Get the current weather in a given location",
+              "input_schema":{"type":"object","properties":{"location":{"type":"string"}}}}]})";
+  auto r = http_request(gw_port_, "POST", "/v1/messages/count_tokens", body,
+                        {{"x-api-key", kKey}, {"anthropic-version", "2023-06-01"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  // The mock's count: system 4 words + content (2 words + 1) + declaration (1 + 8 words).
+  EXPECT_EQ(json::parse(r.body), json::parse(R"({"input_tokens":16})"));
+  auto last = last_upstream_request();
+  EXPECT_EQ(last["target"], "/v1beta/models/gemini-mock:countTokens");
+  EXPECT_EQ(last["headers"]["x-goog-api-key"], kProviderSecret);
+  const json& inner = last["body"]["generateContentRequest"];
+  EXPECT_EQ(inner["model"], "models/gemini-mock");
+  EXPECT_EQ(inner["systemInstruction"]["parts"][0]["text"], "You are a scientist");
+  EXPECT_EQ(inner["tools"][0]["functionDeclarations"][0]["name"], "get_weather");
+  EXPECT_FALSE(inner.contains("generationConfig"));
+
+  // Past a dead deployment and a failing one, as chat falls back.
+  std::string fallback = body;
+  fallback.replace(fallback.find("g-chat"), 6, "g-fallback");
+  r = http_request(gw_port_, "POST", "/v1/messages/count_tokens", fallback,
+                   {{"x-api-key", kKey}, {"anthropic-version", "2023-06-01"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["input_tokens"], 16);
+}
+
 }  // namespace
 }  // namespace infergate::it

@@ -95,6 +95,9 @@ class ReplicateGatewayTest : public ::testing::Test {
         provider("rep-limited", "fail=1000000&fail_status=429&retry_after=9") +
         provider("rep-predfail", "prediction_fail=1") +
         provider("rep-strict", "", "    drop_unsupported_params: false\n") +
+        "  - name: rep-slow\n    type: replicate\n    base_url: " + base +
+        "\n    api_key: ${IT_REPLICATE_KEY}\n    headers: { x-mock-behaviour: \"polls=1000\" }\n"
+        "    timeouts: { connect: 1s, first_byte: 5s, idle: 5s, total: 2s }\n" +
         "  - name: rep-dead\n    type: replicate\n    base_url: http://127.0.0.1:" +
         std::to_string(dead) +
         "/v1\n    api_key: ${IT_REPLICATE_KEY}\n    timeouts: { connect: 1s }\n" +
@@ -102,6 +105,7 @@ class ReplicateGatewayTest : public ::testing::Test {
   - { name: r-chat, deployments: [ { provider: rep, model: meta/meta-llama-3-8b-instruct } ] }
   - { name: r-chat-poll, deployments: [ { provider: rep-poll, model: meta/meta-llama-3-8b-instruct } ] }
   - { name: r-strict, deployments: [ { provider: rep-strict, model: meta/meta-llama-3-8b-instruct } ] }
+  - { name: r-chat-slow, deployments: [ { provider: rep-slow, model: meta/meta-llama-3-8b-instruct } ] }
   - { name: r-limited, deployments: [ { provider: rep-limited, model: meta/meta-llama-3-8b-instruct } ] }
   - name: r-fallback
     deployments:
@@ -230,6 +234,27 @@ TEST_F(ReplicateGatewayTest, ChatPredictionThatNeedsPolling) {
   EXPECT_EQ(json::parse(r.body)["choices"][0]["message"]["content"],
             "tok0 tok1 tok2 tok3 tok4 tok5 tok6 tok7");
   EXPECT_EQ(mock_stats()["polls"], 3);  // two unfinished answers, then the finished one
+}
+
+// Given up on (the deployment's total timeout passed while the prediction was still running):
+// the gateway cancels it upstream (Replicate "Cancel a prediction", POST urls.cancel).
+TEST_F(ReplicateGatewayTest, PredictionGivenUpOnIsCancelled) {
+  http_request(mock_port_, "POST", "/_mock/reset");
+  auto r = http_request(gw_port_, "POST", "/v1/chat/completions", chat_body("r-chat-slow"), auth());
+  EXPECT_EQ(r.status, 504) << r.body;
+  EXPECT_GE(mock_stats()["polls"], 2);
+  // Fire-and-forget: it may land just after the answer.
+  const auto until = std::chrono::steady_clock::now() + 5s;
+  while (mock_stats()["cancels"] == 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(mock_stats()["cancels"], 1);
+
+  // A prediction that finished is never cancelled.
+  http_request(mock_port_, "POST", "/_mock/reset");
+  r = http_request(gw_port_, "POST", "/v1/chat/completions", chat_body("r-chat-poll"), auth());
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(mock_stats()["cancels"], 0);
 }
 
 TEST_F(ReplicateGatewayTest, FallbackPastDeadAndFailingDeployments) {

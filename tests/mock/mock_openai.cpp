@@ -4,6 +4,7 @@
 #include <bit>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 
 #include <nlohmann/json.hpp>
 
@@ -68,7 +69,99 @@ void append_nullable_string(std::string& out, std::string_view s) {
   }
 }
 
+// inspect=1, OpenAI's wire format ("Chat > Create chat completion", request body `messages`):
+// a tool message {"role":"tool","tool_call_id","content"} is a tool result; a user content part
+// {"type":"image_url","image_url":{"url":"data:<media type>;base64,<data>"}} is an image.
+void inspect_message(const nlohmann::json& m, const nlohmann::json& role,
+                     const nlohmann::json& content, const std::string& text,
+                     std::vector<std::string>& seen) {
+  if (role == "tool") {
+    auto id = m.find("tool_call_id");
+    seen.push_back(describe_tool_result(
+        id != m.end() && id->is_string() ? id->get_ref<const std::string&>() : "(no tool_call_id)",
+        text));
+    return;
+  }
+  if (!content.is_array()) return;
+  for (const auto& part : content) {
+    if (!part.is_object() || part.value("type", "") != "image_url") continue;
+    auto iu = part.find("image_url");
+    if (iu == part.end() || !iu->is_object() || !iu->contains("url") || !(*iu)["url"].is_string()) {
+      seen.emplace_back("image_url without url");
+      continue;
+    }
+    const std::string& url = (*iu)["url"].get_ref<const std::string&>();
+    constexpr std::string_view kMarker = ";base64,";
+    const auto marker = url.find(kMarker);
+    std::string bytes;
+    if (url.rfind("data:", 0) != 0 || marker == std::string::npos ||
+        !base64_decode(std::string_view(url).substr(marker + kMarker.size()), bytes)) {
+      seen.push_back("image_url " + url.substr(0, 100));
+      continue;
+    }
+    seen.push_back(describe_image(url.substr(5, marker - 5), bytes));
+  }
+}
+
 }  // namespace
+
+std::string describe_tool_result(std::string_view id_or_name, std::string_view content) {
+  std::string out = "tool_result ";
+  out += id_or_name;
+  out += ' ';
+  out += content;
+  return out;
+}
+
+std::string describe_image(std::string_view media_type, std::string_view bytes) {
+  std::uint32_t h = 2166136261u;  // FNV-1a, 32 bits
+  for (char c : bytes) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 16777619u;
+  }
+  char hash[9];
+  std::snprintf(hash, sizeof hash, "%08x", h);
+  std::string out = "image ";
+  out += media_type;
+  out += ' ';
+  append_int(out, static_cast<std::int64_t>(bytes.size()));
+  out += " bytes fnv1a=";
+  out += hash;
+  return out;
+}
+
+std::string inspection_text(const std::vector<std::string>& items) {
+  if (items.empty()) return "saw: nothing";
+  std::string out = "saw:";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    out += i == 0 ? " " : "; ";
+    out += items[i];
+  }
+  return out;
+}
+
+bool base64_decode(std::string_view in, std::string& out) {
+  out.clear();
+  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (char ch : in) {
+    int v = -1;
+    if (ch >= 'A' && ch <= 'Z') v = ch - 'A';
+    if (ch >= 'a' && ch <= 'z') v = ch - 'a' + 26;
+    if (ch >= '0' && ch <= '9') v = ch - '0' + 52;
+    if (ch == '+') v = 62;
+    if (ch == '/') v = 63;
+    if (v < 0) return false;
+    acc = (acc << 6) | static_cast<std::uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xff);
+    }
+  }
+  return bits < 6;  // one leftover base64 digit cannot encode a byte
+}
 
 std::string apply_behaviour(std::string_view spec, Behaviour& b) {
   while (!spec.empty()) {
@@ -101,9 +194,14 @@ std::string apply_behaviour(std::string_view spec, Behaviour& b) {
       std::string_view name;
       bool* field;
     };
-    const BoolKey bool_keys[] = {{"stall", &b.stall},         {"malformed", &b.malformed},
-                                 {"tool_call", &b.tool_call}, {"usage", &b.usage},
-                                 {"echo", &b.echo},           {"b64_only", &b.b64_only}};
+    const BoolKey bool_keys[] = {{"stall", &b.stall},
+                                 {"malformed", &b.malformed},
+                                 {"tool_call", &b.tool_call},
+                                 {"usage", &b.usage},
+                                 {"echo", &b.echo},
+                                 {"b64_only", &b.b64_only},
+                                 {"parallel_tools", &b.parallel_tools},
+                                 {"inspect", &b.inspect}};
     bool known = false;
     for (const auto& k : int_keys) {
       if (k.name != key) continue;
@@ -168,6 +266,7 @@ std::optional<BadRequest> parse_chat(std::string_view body, ChatCall& call) {
                       "messages"};
   }
   std::string text;
+  std::vector<std::string> seen;  // for inspect=1
   for (std::size_t i = 0; i < messages->size(); ++i) {
     const auto& m = (*messages)[i];
     const std::string param = "messages[" + std::to_string(i) + "]";
@@ -188,7 +287,9 @@ std::optional<BadRequest> parse_chat(std::string_view body, ChatCall& call) {
     append_content_text(*content, text);
     call.prompt_tokens += count_words(text);
     if (role->get_ref<const std::string&>() == "user") call.last_user_text = text;
+    inspect_message(m, *role, *content, text, seen);
   }
+  call.inspection = inspection_text(seen);
 
   if (auto s = doc.find("stream"); s != doc.end() && !s->is_null()) {
     if (!s->is_boolean())
@@ -301,15 +402,16 @@ Answer plan_answer(const ChatCall& call, const Behaviour& b) {
   a.usage = b.usage;
   a.prompt_tokens = call.prompt_tokens;
   a.cached_tokens = std::min<std::int64_t>(b.cached_tokens, call.prompt_tokens);
-  if (b.tool_call) {
+  if (b.tool_call || b.parallel_tools) {
     a.tool_call = true;
+    a.parallel = b.parallel_tools;
     a.finish_reason = "tool_calls";
-    a.completion_tokens = static_cast<std::int64_t>(kToolArgumentFragments.size());
+    a.completion_tokens = static_cast<std::int64_t>(a.events());
     return a;
   }
-  if (b.echo) {
+  if (b.echo || b.inspect) {
     // Pieces start at word starts, so their concatenation is exactly the text.
-    std::string_view text = call.last_user_text;
+    std::string_view text = b.inspect ? call.inspection : call.last_user_text;
     std::size_t start = 0;
     for (std::size_t i = 1; i < text.size(); ++i) {
       if (!is_space(text[i]) && is_space(text[i - 1])) {
@@ -362,7 +464,19 @@ std::string completion_body(const ChatCall& call, const Answer& answer, std::str
     append_json_string(out, kToolName);
     out += R"(,"arguments":)";
     append_json_string(out, args);
-    out += "}}]";
+    out += "}}";
+    if (answer.parallel) {
+      args.clear();
+      for (auto f : kTool2ArgumentFragments) args += f;
+      out += R"(,{"id":)";
+      append_json_string(out, kToolCallId2);
+      out += R"(,"type":"function","function":{"name":)";
+      append_json_string(out, kToolName2);
+      out += R"(,"arguments":)";
+      append_json_string(out, args);
+      out += "}}";
+    }
+    out += ']';
   }
   out += R"(,"annotations":[]},"logprobs":null,"finish_reason":)";
   append_json_string(out, answer.finish_reason);
@@ -415,9 +529,23 @@ void ChunkWriter::first(std::string& out) const {
   close(out, "");
 }
 
+// Parallel calls stream one after the other, each opened by a delta with its index, id, type and
+// name, then its argument fragments under the same index ("Chat > The chat completion chunk
+// object": choices[].delta.tool_calls[] with index, id, type, function.name/arguments).
 void ChunkWriter::event(std::size_t i, std::string& out) const {
   open(out);
-  if (answer_.tool_call) {
+  constexpr std::size_t n1 = kToolArgumentFragments.size();
+  if (answer_.tool_call && i == n1) {
+    out += R"({"tool_calls":[{"index":1,"id":)";
+    append_json_string(out, kToolCallId2);
+    out += R"(,"type":"function","function":{"name":)";
+    append_json_string(out, kToolName2);
+    out += R"(,"arguments":""}}]})";
+  } else if (answer_.tool_call && i > n1) {
+    out += R"({"tool_calls":[{"index":1,"function":{"arguments":)";
+    append_json_string(out, kTool2ArgumentFragments[i - n1 - 1]);
+    out += "}}]}";
+  } else if (answer_.tool_call) {
     out += R"({"tool_calls":[{"index":0,"function":{"arguments":)";
     append_json_string(out, kToolArgumentFragments[i]);
     out += "}}]}";
@@ -719,7 +847,9 @@ Answer plan_completion(const CompletionCall& call, const Behaviour& b) {
   chat.max_tokens = call.max_tokens;
   Behaviour plain = b;
   plain.tool_call = false;
+  plain.parallel_tools = false;
   plain.echo = false;
+  plain.inspect = false;
   Answer a = plan_answer(chat, plain);
   if (call.echo) a.pieces.insert(a.pieces.begin(), call.prompt);  // echo: the prompt comes first
   return a;

@@ -38,6 +38,8 @@ struct Behaviour {
   bool echo = false;       // content = the last user message's text
   int cached_tokens = 0;   // prompt_tokens_details.cached_tokens (capped at prompt_tokens)
   bool b64_only = false;   // images: always b64_json, whatever response_format says (gpt-image-1)
+  bool parallel_tools = false;  // two tool calls in one turn (get_weather, then get_time)
+  bool inspect = false;         // the content is a summary of the tool results and images received
 };
 
 // Applies "key=value&key=value" to `b`. Returns an empty string on success, else what is wrong
@@ -55,6 +57,7 @@ struct ChatCall {
   std::int64_t prompt_tokens = 0;  // whitespace-separated words across message contents
   std::int64_t max_tokens = -1;    // max_completion_tokens or max_tokens; -1 = none
   std::string last_user_text;      // for echo=1
+  std::string inspection;          // for inspect=1: inspection_text() of what the request carried
 };
 
 struct BadRequest {
@@ -89,18 +92,42 @@ inline constexpr std::string_view kToolName = "get_weather";
 inline constexpr std::array<std::string_view, 4> kToolArgumentFragments = {
     R"({"city":)", R"("Paris",)", R"("unit":)", R"("celsius"})"};
 
+// The second call of parallel_tools=1: get_time, arguments {"timezone":"Europe/Paris"} in two
+// fragments. The first call is the get_weather call above.
+inline constexpr std::string_view kToolCallId2 = "call_mock_time_1";
+inline constexpr std::string_view kToolName2 = "get_time";
+inline constexpr std::array<std::string_view, 2> kTool2ArgumentFragments = {R"({"timezone":)",
+                                                                            R"("Europe/Paris"})"};
+
+// inspect=1: every mock says what tool results and images it received, read from ITS OWN wire
+// format, in one shared sentence so a black-box test can check a translation end to end:
+//   "saw: tool_result <id or name> <content>; image <media type> <N> bytes fnv1a=<8 hex>"
+// (items in request order; "saw: nothing" when there were none). The image's bytes are the
+// decoded base64, so the count and hash prove the very bytes arrived.
+std::string describe_tool_result(std::string_view id_or_name, std::string_view content);
+std::string describe_image(std::string_view media_type, std::string_view bytes);
+std::string inspection_text(const std::vector<std::string>& items);
+
+// Standard base64 (RFC 4648 section 4, '=' padding optional) to bytes; false on anything else.
+bool base64_decode(std::string_view in, std::string& out);
+
 // What one request answers, decided before any byte is written.
 struct Answer {
   std::vector<std::string> pieces;  // content fragments; concatenated they are the content
   bool tool_call = false;
+  bool parallel = false;  // with tool_call: a second call (get_time) follows the first
   std::string_view finish_reason = "stop";
   std::int64_t prompt_tokens = 0;
   std::int64_t completion_tokens = 0;
   std::int64_t cached_tokens = 0;
   bool usage = true;
 
-  // Number of streamed content events (content pieces or tool-argument fragments).
-  std::size_t events() const { return tool_call ? kToolArgumentFragments.size() : pieces.size(); }
+  // Number of streamed content events (content pieces or tool-argument fragments; with parallel,
+  // also the event that opens the second call).
+  std::size_t events() const {
+    if (!tool_call) return pieces.size();
+    return kToolArgumentFragments.size() + (parallel ? 1 + kTool2ArgumentFragments.size() : 0);
+  }
 };
 
 Answer plan_answer(const ChatCall& call, const Behaviour& b);

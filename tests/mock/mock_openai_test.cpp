@@ -1,5 +1,6 @@
 #include "mock_openai.hpp"
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -322,6 +323,73 @@ TEST(ChunkWriter, ToolCallFragmentsJoinToValidArguments) {
   }
   EXPECT_EQ(json::parse(lines[lines.size() - 2])["choices"][0]["finish_reason"], "tool_calls");
   EXPECT_EQ(json::parse(args), json({{"city", "Paris"}, {"unit", "celsius"}}));
+}
+
+TEST(ChunkWriter, ParallelToolCallsStreamOneAfterTheOther) {
+  ChatCall call =
+      parse_ok(R"({"model":"m","stream":true,"messages":[{"role":"user","content":"x"}]})");
+  Behaviour b;
+  ASSERT_EQ(apply_behaviour("parallel_tools=1", b), "");
+  const Answer answer = plan_answer(call, b);
+  EXPECT_EQ(answer.finish_reason, "tool_calls");
+  auto lines = data_lines(whole_stream(call, answer));
+  std::map<int, std::string> args, ids, names;
+  for (std::size_t i = 0; i + 1 < lines.size(); ++i) {
+    json chunk = json::parse(lines[i]);
+    const auto& delta = chunk["choices"][0]["delta"];
+    if (!delta.contains("tool_calls")) continue;
+    for (const auto& tc : delta["tool_calls"]) {
+      const int index = tc["index"];
+      if (tc.contains("id")) ids[index] = tc["id"];
+      if (tc["function"].contains("name")) names[index] = tc["function"]["name"];
+      args[index] += tc["function"]["arguments"].get<std::string>();
+    }
+  }
+  ASSERT_EQ(args.size(), 2u);
+  EXPECT_EQ(ids[0], kToolCallId);
+  EXPECT_EQ(ids[1], kToolCallId2);
+  EXPECT_EQ(names[1], "get_time");
+  EXPECT_EQ(json::parse(args[0]), json({{"city", "Paris"}, {"unit", "celsius"}}));
+  EXPECT_EQ(json::parse(args[1]), json({{"timezone", "Europe/Paris"}}));
+  const json whole = json::parse(completion_body(call, answer, "id", 1));
+  const auto& calls = whole["choices"][0]["message"]["tool_calls"];
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[1]["id"], kToolCallId2);
+  EXPECT_EQ(json::parse(calls[1]["function"]["arguments"].get<std::string>()),
+            json({{"timezone", "Europe/Paris"}}));
+}
+
+TEST(Inspect, SummarisesToolResultsAndImagesItReceived) {
+  const std::string png = std::string(tiny_png());
+  ChatCall call = parse_ok(
+      R"({"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"look"},)"
+      R"({"type":"image_url","image_url":{"url":"data:image/png;base64,)" +
+      base64(png) +
+      R"("}}]},{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function",)"
+      R"("function":{"name":"f","arguments":"{}"}}]},)"
+      R"({"role":"tool","tool_call_id":"call_1","content":"{\"temp_c\":18}"}]})");
+  EXPECT_EQ(call.inspection,
+            "saw: " + describe_image("image/png", png) + "; tool_result call_1 {\"temp_c\":18}");
+  EXPECT_EQ(describe_image("image/png", png).substr(0, 25), "image image/png 67 bytes ");
+  Behaviour b;
+  ASSERT_EQ(apply_behaviour("inspect=1", b), "");
+  std::string content;
+  for (const auto& p : plan_answer(call, b).pieces) content += p;
+  EXPECT_EQ(content, call.inspection);
+  EXPECT_EQ(parse_ok(R"({"model":"m","messages":[{"role":"user","content":"hi"}]})").inspection,
+            "saw: nothing");
+}
+
+TEST(Base64, DecodesWhatItEncodes) {
+  std::string out;
+  for (std::string s : {"", "a", "ab", "abc", "abcd", "\xff\x10\x01"}) {
+    ASSERT_TRUE(base64_decode(base64(s), out)) << s;
+    EXPECT_EQ(out, s);
+  }
+  EXPECT_TRUE(base64_decode("YWI", out));  // padding optional
+  EXPECT_EQ(out, "ab");
+  EXPECT_FALSE(base64_decode("YW!=", out));
+  EXPECT_FALSE(base64_decode("Y", out));
 }
 
 TEST(ChunkWriter, GarbageIsNotJson) {

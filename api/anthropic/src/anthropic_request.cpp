@@ -538,9 +538,10 @@ bool convert_metadata(json& j, json& body, Error& err) {
   return true;
 }
 
-}  // namespace
-
-bool parse_messages_request(std::string_view text, ChatRequest& out, Error& err) {
+// A Messages body (`count` false) or a count_tokens body (`count` true: max_tokens is not
+// required, and only what the count endpoint takes -- model, system, messages, tools,
+// tool_choice, thinking -- is carried; sampling fields and `stream` are ignored).
+bool parse_request(std::string_view text, ChatRequest& out, Error& err, bool count) {
   if (too_deep(text)) {
     return fail(err, "",
                 "The request body nests JSON deeper than " + std::to_string(kMaxDepth) + " levels");
@@ -557,14 +558,28 @@ bool parse_messages_request(std::string_view text, ChatRequest& out, Error& err)
 
   json* model = nullptr;
   if (!string_field(j, "model", "", model, err, /*non_empty=*/true)) return false;
-  if (member(j, "max_tokens") == nullptr) return fail(err, "max_tokens", "Field required");
   std::int64_t max_tokens = 0;
-  if (!integer_field(j, "max_tokens", 1, kMaxTokens, max_tokens, err)) return false;
+  if (!count) {
+    if (member(j, "max_tokens") == nullptr) return fail(err, "max_tokens", "Field required");
+    if (!integer_field(j, "max_tokens", 1, kMaxTokens, max_tokens, err)) return false;
+  }
 
   json body = json::object();
   body["model"] = *model;
   json messages = json::array();
   if (!convert_system(j, messages, err) || !convert_messages(j, messages, err)) return false;
+
+  if (count) {
+    if (!convert_tools(j, body, err) || !convert_tool_choice(j, body, err) ||
+        !convert_thinking(j, body, err))
+      return false;
+    body["messages"] = std::move(messages);
+    out.model = model->get<std::string>();
+    out.stream = false;
+    out.include_usage = false;
+    out.body = std::move(body);
+    return true;
+  }
 
   bool stream = false;
   if (json* s = member(j, "stream")) {
@@ -592,6 +607,20 @@ bool parse_messages_request(std::string_view text, ChatRequest& out, Error& err)
   out.include_usage = stream;
   out.body = std::move(body);
   return true;
+}
+
+}  // namespace
+
+bool parse_messages_request(std::string_view text, ChatRequest& out, Error& err) {
+  return parse_request(text, out, err, /*count=*/false);
+}
+
+bool parse_count_tokens_request(std::string_view text, ChatRequest& out, Error& err) {
+  return parse_request(text, out, err, /*count=*/true);
+}
+
+std::string render_count_tokens(const CountTokensResponse& response) {
+  return "{\"input_tokens\":" + std::to_string(response.input_tokens) + "}";
 }
 
 }  // namespace infergate::api::anthropic

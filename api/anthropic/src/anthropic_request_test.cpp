@@ -350,5 +350,57 @@ TEST(AnthropicParse, MalformedAndHostileBodies) {
   EXPECT_EQ(err.param, "messages");
 }
 
+// Anthropic API reference, "Messages > Count tokens in a Message": the Messages body without
+// max_tokens (model, messages, system, tools, tool_choice, thinking).
+TEST(AnthropicParse, CountTokensBodyNeedsNoMaxTokens) {
+  ChatRequest req;
+  Error err;
+  ASSERT_TRUE(parse_count_tokens_request(R"({
+    "model": "claude-sonnet-4-5",
+    "system": "You are a scientist",
+    "messages": [{"role": "user", "content": "Hello, Claude"}],
+    "tools": [{"name": "get_weather", "description": "Get the current weather in a given location",
+               "input_schema": {"type": "object", "properties": {"location": {"type": "string"}},
+                                "required": ["location"]}}],
+    "tool_choice": {"type": "auto"},
+    "thinking": {"type": "enabled", "budget_tokens": 16000}
+  })",
+                                         req, err))
+      << err.message;
+  EXPECT_EQ(req.model, "claude-sonnet-4-5");
+  EXPECT_FALSE(req.stream);
+  EXPECT_EQ(req.body, json::parse(R"({
+    "model": "claude-sonnet-4-5",
+    "messages": [{"role": "system", "content": "You are a scientist"},
+                 {"role": "user", "content": "Hello, Claude"}],
+    "tools": [{"type": "function", "function": {"name": "get_weather",
+               "description": "Get the current weather in a given location",
+               "parameters": {"type": "object", "properties": {"location": {"type": "string"}},
+                              "required": ["location"]}}}],
+    "tool_choice": "auto",
+    "thinking": {"type": "enabled", "budget_tokens": 16000}})"))
+      << req.body.dump();
+
+  // max_tokens, stream and sampling fields are accepted and not carried.
+  ASSERT_TRUE(parse_count_tokens_request(
+      R"({"model": "m", "max_tokens": 5, "stream": true, "temperature": 0.2,
+          "messages": [{"role": "user", "content": "Hi"}]})",
+      req, err))
+      << err.message;
+  EXPECT_FALSE(req.stream);
+  EXPECT_EQ(req.body, json::parse(R"({"model":"m","messages":[{"role":"user","content":"Hi"}]})"));
+
+  // The Messages endpoint still requires max_tokens; both validate the rest alike.
+  EXPECT_FALSE(parse_messages_request(
+      R"({"model": "m", "messages": [{"role": "user", "content": "Hi"}]})", req, err));
+  EXPECT_EQ(err.param, "max_tokens");
+  EXPECT_FALSE(parse_count_tokens_request(R"({"model": "m"})", req, err));
+  EXPECT_EQ(err.param, "messages");
+  EXPECT_FALSE(parse_count_tokens_request(
+      R"({"model": "m", "messages": [{"role": "robot", "content": "Hi"}]})", req, err));
+  EXPECT_EQ(err.param, "messages.0.role");
+  EXPECT_EQ(render_count_tokens(CountTokensResponse{14}), R"({"input_tokens":14})");
+}
+
 }  // namespace
 }  // namespace infergate::api::anthropic

@@ -25,6 +25,7 @@ struct MessagesCall {
   std::int64_t max_tokens = 0;     // required by the API
   std::int64_t prompt_tokens = 0;  // whitespace-separated words across system and messages
   std::string last_user_text;      // for echo=1
+  std::string inspection;          // for inspect=1: tool_result and image blocks received
 };
 
 struct BadRequest {
@@ -34,6 +35,15 @@ struct BadRequest {
 // Parses and validates a Messages body as the API does (model, max_tokens, messages with roles
 // user/assistant and content as a string or blocks, system, stream). nullopt on success.
 std::optional<BadRequest> parse_messages(std::string_view body, MessagesCall& call);
+
+// POST /v1/messages/count_tokens ("Messages > Count tokens in a Message"): validates the body as
+// the API does -- model and messages required, the fields of "Create a Message" that are not
+// counted (max_tokens, stream, temperature, top_p, top_k, stop_sequences, metadata) and
+// OpenAI-only fields refused ("Extra inputs are not permitted") -- and counts deterministically:
+// whitespace-separated words of the system prompt, plus for each message its words (text blocks,
+// tool results, tool_use inputs as JSON text) + 1, plus for each tool 1 + the words of its
+// description. nullopt on success with `input_tokens` set.
+std::optional<BadRequest> count_tokens(std::string_view body, std::int64_t& input_tokens);
 
 // Anthropic's error `type` for an HTTP status ("API > Errors"), and its default message.
 struct ErrorType {
@@ -47,18 +57,25 @@ std::string error_body(std::string_view type, std::string_view message,
                        std::string_view request_id);
 
 inline constexpr std::string_view kToolUseId = "toolu_mock_weather_0";
+// parallel_tools=1: a second tool_use block (get_time) after the first.
+inline constexpr std::string_view kToolUseId2 = "toolu_mock_time_1";
 
 // What one request answers, decided before any byte is written.
 struct Answer {
   std::vector<std::string> pieces;  // text fragments; concatenated they are the text
   bool tool_use = false;            // a get_weather tool_use block instead of text
+  bool parallel = false;            // with tool_use: a second block, get_time
   std::string_view stop_reason = "end_turn";
   std::int64_t input_tokens = 0;  // prompt tokens not read from the cache
   std::int64_t cache_read_tokens = 0;
   std::int64_t output_tokens = 0;
   bool usage = true;
 
-  std::size_t events() const { return tool_use ? kToolArgumentFragments.size() : pieces.size(); }
+  // Streamed deltas; with parallel, one more event closes the first block and opens the second.
+  std::size_t events() const {
+    if (!tool_use) return pieces.size();
+    return kToolArgumentFragments.size() + (parallel ? 1 + kTool2ArgumentFragments.size() : 0);
+  }
 };
 
 Answer plan_answer(const MessagesCall& call, const Behaviour& b);

@@ -43,6 +43,7 @@ using Request = http::request<http::string_body>;
 
 struct State {
   std::atomic<std::uint64_t> chat_requests{0};
+  std::atomic<std::uint64_t> count_requests{0};
   std::atomic<std::uint64_t> streams_started{0};
   std::atomic<std::uint64_t> streams_completed{0};
   std::atomic<std::uint64_t> abandoned_streams{0};
@@ -259,8 +260,40 @@ asio::awaitable<bool> handle_messages(Conn& c, const Request& req) {
   co_return co_await respond(c, 200, body);
 }
 
+// POST /v1/messages/count_tokens: authenticated as /v1/messages; behaviours `fail`,
+// `fail_status` and `retry_after` from the model id or header apply.
+asio::awaitable<bool> handle_count_tokens(Conn& c, const Request& req) {
+  State& st = c.st;
+  st.count_requests.fetch_add(1);
+  record(st, req);
+  if (req.find("x-api-key") == req.end() || req["x-api-key"].empty())
+    co_return co_await respond_error(c, 401, "x-api-key header is required");
+  if (req.find("anthropic-version") == req.end() || req["anthropic-version"].empty())
+    co_return co_await respond_error(c, 400, "anthropic-version: header is required");
+  std::int64_t n = 0;
+  if (auto bad = count_tokens(req.body(), n))
+    co_return co_await respond_error(c, 400, bad->message);
+  const auto doc = nlohmann::json::parse(req.body(), nullptr, false);
+  const std::string model = doc.value("model", "");
+  Behaviour b;
+  if (auto err = behaviour_for(model, {}, b); !err.empty())
+    co_return co_await respond_error(c, 400, "Mock: " + err);
+  if (auto h = req.find("x-mock-behaviour"); h != req.end()) {
+    if (auto err = apply_behaviour(std::string(h->value()), b); !err.empty())
+      co_return co_await respond_error(c, 400, "Mock: " + err);
+  }
+  if (b.fail > 0 && fail_ordinal(st, req, model) <= static_cast<std::uint64_t>(b.fail)) {
+    st.injected_failures.fetch_add(1);
+    std::string extra;
+    if (b.retry_after_s >= 0) extra = "retry-after: " + std::to_string(b.retry_after_s) + "\r\n";
+    co_return co_await respond_error(c, b.fail_status, {}, extra);
+  }
+  co_return co_await respond(c, 200, R"({"input_tokens":)" + std::to_string(n) + "}");
+}
+
 std::string stats_of(const State& st) {
   nlohmann::json doc = {{"chat_requests", st.chat_requests.load()},
+                        {"count_requests", st.count_requests.load()},
                         {"streams_started", st.streams_started.load()},
                         {"streams_completed", st.streams_completed.load()},
                         {"abandoned_streams", st.abandoned_streams.load()},
@@ -274,11 +307,14 @@ asio::awaitable<bool> dispatch(Conn& c, const Request& req) {
   std::string_view path = target.substr(0, target.find('?'));
   if (path == "/v1/messages" && req.method() == http::verb::post)
     co_return co_await handle_messages(c, req);
+  if (path == "/v1/messages/count_tokens" && req.method() == http::verb::post)
+    co_return co_await handle_count_tokens(c, req);
   if (path == "/_mock/stats" && req.method() == http::verb::get)
     co_return co_await respond(c, 200, stats_of(c.st));
   if (path == "/_mock/reset" && req.method() == http::verb::post) {
-    for (auto* n : {&c.st.chat_requests, &c.st.streams_started, &c.st.streams_completed,
-                    &c.st.abandoned_streams, &c.st.injected_failures, &c.st.resets})
+    for (auto* n :
+         {&c.st.chat_requests, &c.st.count_requests, &c.st.streams_started, &c.st.streams_completed,
+          &c.st.abandoned_streams, &c.st.injected_failures, &c.st.resets})
       n->store(0);
     {
       std::lock_guard lock(c.st.mu);

@@ -1,8 +1,10 @@
 // The mock Anthropic provider's HTTP/1.1 server (Boost.Beast on Asio coroutines). Routes:
 //   POST /v1/messages           a Message as JSON or SSE, behaviour chosen per request
+//   POST /v1/messages/count_tokens  {"input_tokens":N}, N counted as count_tokens() says
 //   GET  /_mock/stats           counters (JSON)
 //   POST /_mock/reset           clears counters, failure counters and the last request
-//   GET  /_mock/last_request    the last /v1/messages request: method, target, headers, body
+//   GET  /_mock/last_request    the last /v1/messages[/count_tokens] request: method, target,
+//   headers, body
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,8 @@
 // The mock Anthropic provider: its wire format, and the server in-process on an ephemeral port.
 #include "mock_anthropic.hpp"
 
+#include <map>
+
 #include <gtest/gtest.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -109,6 +111,64 @@ TEST(MockAnthropicWire, ToolUseAndMaxTokens) {
   EXPECT_EQ(json::parse(message_body(c, a, "msg_3"))["content"][0]["text"], "tok0 tok1");
 }
 
+TEST(MockAnthropicWire, ParallelToolUseBlocksStreamOneAfterTheOther) {
+  const auto c = call_of(
+      R"({"model":"m?parallel_tools=1","max_tokens":100,"messages":[{"role":"user","content":"x"}]})");
+  Behaviour b;
+  ASSERT_EQ(behaviour_for(c.model, "", b), "");
+  const Answer a = plan_answer(c, b);
+  const json m = json::parse(message_body(c, a, "msg_p"));
+  ASSERT_EQ(m["content"].size(), 2u);
+  EXPECT_EQ(m["content"][1]["id"], kToolUseId2);
+  EXPECT_EQ(m["content"][1]["input"], json({{"timezone", "Europe/Paris"}}));
+  const EventWriter w(c, a, "msg_p");
+  std::string sse;
+  w.start(sse);
+  for (std::size_t i = 0; i < a.events(); ++i) w.delta(i, sse);
+  w.finish(sse);
+  std::map<int, std::string> input, ids;
+  std::vector<std::string> names;
+  int open = -1;
+  for (const auto& [n, d] : events_of(sse)) {
+    if (n == "ping") continue;
+    names.push_back(n);
+    if (n == "content_block_start") {
+      EXPECT_EQ(open, -1) << "a block opened before the previous one closed";
+      open = d["index"];
+      ids[open] = d["content_block"]["id"];
+    } else if (n == "content_block_delta") {
+      EXPECT_EQ(d["index"], open);
+      input[open] += d["delta"]["partial_json"].get<std::string>();
+    } else if (n == "content_block_stop") {
+      EXPECT_EQ(d["index"], open);
+      open = -1;
+    }
+  }
+  EXPECT_EQ(names.front(), "message_start");
+  EXPECT_EQ(names.back(), "message_stop");
+  EXPECT_EQ(ids[0], kToolUseId);
+  EXPECT_EQ(ids[1], kToolUseId2);
+  EXPECT_EQ(json::parse(input[0]), json({{"city", "Paris"}, {"unit", "celsius"}}));
+  EXPECT_EQ(json::parse(input[1]), json({{"timezone", "Europe/Paris"}}));
+}
+
+TEST(MockAnthropicWire, InspectSaysWhatToolResultsAndImagesArrived) {
+  const std::string png = std::string(tiny_png());
+  const auto c = call_of(
+      R"({"model":"m?inspect=1","max_tokens":100,"messages":[)"
+      R"({"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":")" +
+      base64(png) +
+      R"("}},{"type":"text","text":"weather?"}]},)"
+      R"({"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"f","input":{}}]},)"
+      R"({"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":[{"type":"text","text":"18 C"}]}]}]})");
+  EXPECT_EQ(c.inspection,
+            "saw: " + describe_image("image/png", png) + "; tool_result toolu_1 18 C");
+  Behaviour b;
+  ASSERT_EQ(behaviour_for(c.model, "", b), "");
+  const json m = json::parse(message_body(c, plan_answer(c, b), "msg_i"));
+  EXPECT_EQ(m["content"][0]["text"], c.inspection);
+}
+
 TEST(MockAnthropicWire, ErrorShapes) {
   EXPECT_EQ(error_type(529).type, "overloaded_error");
   EXPECT_EQ(error_type(429).type, "rate_limit_error");
@@ -199,6 +259,54 @@ TEST(MockAnthropicServer, AnswersChecksHeadersAndFails) {
   const json last = json::parse(res.body());
   EXPECT_EQ(last["headers"]["x-api-key"], "sk-ant-mock");
   EXPECT_EQ(last["body"]["stream"], true);
+  server.stop();
+}
+
+// "Messages > Count tokens in a Message": the count is a function of the request the tests can
+// compute by hand.
+TEST(MockAnthropicWire, CountTokensIsDeterministic) {
+  std::int64_t n = -1;
+  // system 4 words; message 1: 2 words + 1; message 2: 3 words + 1; tool: 1 + 5 words.
+  EXPECT_FALSE(count_tokens(R"({"model":"claude","system":"You are a scientist",
+      "messages":[{"role":"user","content":"Hello, Claude"},
+                  {"role":"assistant","content":[{"type":"text","text":"Hi there friend"}]}],
+      "tools":[{"name":"get_weather","description":"Get the weather right now",
+                "input_schema":{"type":"object"}}]})",
+                            n));
+  EXPECT_EQ(n, 4 + 3 + 4 + 6);
+  EXPECT_FALSE(count_tokens(R"({"model":"m","messages":[{"role":"user","content":"one"}]})", n));
+  EXPECT_EQ(n, 2);
+
+  EXPECT_TRUE(count_tokens(R"({"messages":[{"role":"user","content":"x"}]})", n));
+  EXPECT_TRUE(count_tokens(R"({"model":"m","messages":[]})", n));
+  for (const char* extra :
+       {R"("max_tokens":5)", R"("stream":false)", R"("temperature":1)", R"("stop":"x")"}) {
+    const auto bad = count_tokens(std::string(R"({"model":"m","messages":[{"role":"user",
+        "content":"x"}],)") + extra + "}",
+                                  n);
+    ASSERT_TRUE(bad) << extra;
+    EXPECT_NE(bad->message.find("Extra inputs are not permitted"), std::string::npos);
+  }
+}
+
+TEST(MockAnthropicServer, CountTokensRoute) {
+  Server server(ServerOptions{});
+  server.start();
+  const auto port = server.port();
+  auto r = post(port, "/v1/messages/count_tokens",
+                R"({"model":"claude","messages":[{"role":"user","content":"hello there"}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body), json::parse(R"({"input_tokens":3})"));
+  r = post(port, "/v1/messages/count_tokens",
+           R"({"model":"claude","messages":[{"role":"user","content":"x"}]})", false);
+  EXPECT_EQ(r.status, 401);
+  r = post(port, "/v1/messages/count_tokens",
+           R"({"model":"claude","max_tokens":1,"messages":[{"role":"user","content":"x"}]})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(json::parse(r.body)["error"]["type"], "invalid_request_error");
+  r = post(port, "/v1/messages/count_tokens",
+           R"({"model":"c?fail=1&fail_status=529","messages":[{"role":"user","content":"x"}]})");
+  EXPECT_EQ(r.status, 529);
   server.stop();
 }
 

@@ -12,12 +12,17 @@
 // Routes:
 //   POST /model/{modelId}/converse          Converse answer
 //   POST /model/{modelId}/converse-stream   ConverseStream answer (event stream, chunked)
+//   POST /model/{modelId}/count-tokens      CountTokens answer {"inputTokens": N}, N counted as
+//                                            bedrock_count.hpp says (same signature check)
 //   GET  /_mock/last_request                 {target, model, body, signature_ok} of the last call
 //   GET  /_mock/stats                        {requests, signature_failures}
 // Behaviour by model id: contains "tools" -> a get_weather tool call (input streamed in three
-// fragments); contains "throttle" -> 429 ThrottlingException; else text echoing the last user
-// message. A bad or missing signature -> 403 InvalidSignatureException (the error shape of the
-// Bedrock API: x-amzn-ErrorType header, {"message": ...} body).
+// fragments); "parallel" -> two tool calls (get_weather, get_time), no text; "inspect" -> text
+// saying what toolResult and image blocks arrived; "streamerror" -> ConverseStream sends two
+// text deltas, then a modelStreamErrorException event; "throttle" -> 429 ThrottlingException;
+// else text echoing the last user message. A bad or missing signature -> 403
+// InvalidSignatureException (the error shape of the Bedrock API: x-amzn-ErrorType header,
+// {"message": ...} body).
 #include <openssl/crypto.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
@@ -39,8 +44,11 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/crc.hpp>
 #include <nlohmann/json.hpp>
+
+#include "bedrock_count.hpp"
+
+#include "bedrock_mock.hpp"
 
 namespace {
 
@@ -205,43 +213,10 @@ std::string verify(const http::request<http::string_body>& req) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Event stream framing (its own small encoder, CRC32 from Boost.CRC).
+// Event stream framing: bedrock_mock.hpp (frame, event, exception_event).
 
-void be32(std::string& out, std::uint32_t v) {
-  for (int i = 3; i >= 0; --i) out += static_cast<char>((v >> (8 * i)) & 0xFF);
-}
-
-std::uint32_t crc(const std::string& s) {
-  boost::crc_32_type c;
-  c.process_bytes(s.data(), s.size());
-  return c.checksum();
-}
-
-std::string frame(const std::vector<std::pair<std::string, std::string>>& headers,
-                  const std::string& payload) {
-  std::string hs;
-  for (const auto& [k, v] : headers) {
-    hs += static_cast<char>(k.size());
-    hs += k;
-    hs += static_cast<char>(7);
-    hs += static_cast<char>((v.size() >> 8) & 0xFF);
-    hs += static_cast<char>(v.size() & 0xFF);
-    hs += v;
-  }
-  std::string out;
-  be32(out, static_cast<std::uint32_t>(16 + hs.size() + payload.size()));
-  be32(out, static_cast<std::uint32_t>(hs.size()));
-  be32(out, crc(out));
-  out += hs + payload;
-  be32(out, crc(out));
-  return out;
-}
-
-std::string event(const std::string& type, const json& body) {
-  return frame(
-      {{":event-type", type}, {":content-type", "application/json"}, {":message-type", "event"}},
-      body.dump());
-}
+using infergate::mock::bedrock::event;
+using infergate::mock::bedrock::exception_event;
 
 std::string chunk(const std::string& data) {
   char size[16];
@@ -305,7 +280,7 @@ std::string answer(const http::request<http::string_body>& req) {
   if (req.method() != http::verb::post || target.rfind(prefix, 0) != 0 || slash <= prefix.size())
     return error_response(404, "UnknownOperationException", "unknown route");
   const std::string op = target.substr(slash + 1);
-  if (op != "converse" && op != "converse-stream")
+  if (op != "converse" && op != "converse-stream" && op != "count-tokens")
     return error_response(404, "UnknownOperationException", "unknown operation");
   const std::string raw_model = target.substr(prefix.size(), slash - prefix.size());
   const std::string model = url_decode(raw_model);
@@ -327,50 +302,79 @@ std::string answer(const http::request<http::string_body>& req) {
                           "provided. (" +
                               why + ")");
   }
+  if (op == "count-tokens") {
+    std::int64_t n = 0;
+    if (auto bad = infergate::mock::bedrock::count_tokens(req.body(), n))
+      return error_response(400, "ValidationException", *bad);
+    if (model.find("throttle") != std::string::npos)
+      return error_response(429, "ThrottlingException",
+                            "Too many requests, please wait before trying again.");
+    return http_response(200, "OK", json{{"inputTokens", n}}.dump());
+  }
   if (body.is_discarded() || !body.is_object() || !body.contains("messages") ||
       !body["messages"].is_array() || body["messages"].empty())
     return error_response(400, "ValidationException", "messages is required");
-  if (model.find("throttle") != std::string::npos)
+  const auto plan = infergate::mock::bedrock::plan_for(model);
+  if (plan.throttle)
     return error_response(429, "ThrottlingException",
                           "Too many requests, please wait before trying again.");
 
-  const bool tools = model.find("tools") != std::string::npos;
-  const std::string text = tools ? "Let me check." : "mock bedrock says: " + last_user_text(body);
+  const auto tools = infergate::mock::bedrock::tool_uses(plan.tools);
+  // "tools": a text block, then the call; "parallel": two toolUse blocks, no text.
+  const std::string text = plan.inspect      ? infergate::mock::bedrock::inspect(body)
+                           : plan.tools == 1 ? "Let me check."
+                           : plan.tools > 1  ? ""
+                                             : "mock bedrock says: " + last_user_text(body);
+  const char* stop = tools.empty() ? "end_turn" : "tool_use";
   const json usage = {{"inputTokens", 7}, {"outputTokens", 5}, {"totalTokens", 12}};
   if (op == "converse") {
-    json content = json::array({{{"text", text}}});
-    if (tools)
-      content.push_back({{"toolUse",
-                          {{"toolUseId", "tooluse_mock1"},
-                           {"name", "get_weather"},
-                           {"input", {{"city", "Paris"}, {"unit", "celsius"}}}}}});
+    json content = json::array();
+    if (!text.empty()) content.push_back({{"text", text}});
+    for (const auto& t : tools)
+      content.push_back({{"toolUse", {{"toolUseId", t.id}, {"name", t.name}, {"input", t.input}}}});
     return http_response(
         200, "OK",
         json{{"output", {{"message", {{"role", "assistant"}, {"content", content}}}}},
-             {"stopReason", tools ? "tool_use" : "end_turn"},
+             {"stopReason", stop},
              {"usage", usage},
              {"metrics", {{"latencyMs", 1}}}}
             .dump());
   }
+  // ConverseStream ("ConverseStreamOutput"): messageStart, per block contentBlockStart (tool use
+  // only), contentBlockDelta..., contentBlockStop, then messageStop and metadata.
   std::string out =
       "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.amazon.eventstream\r\n"
       "x-amzn-RequestId: mock-req-2\r\nTransfer-Encoding: chunked\r\n\r\n";
   out += chunk(event("messageStart", {{"role", "assistant"}, {"p", "abc"}}));
-  for (std::size_t pos = 0; pos < text.size(); pos += 6)
-    out += chunk(event("contentBlockDelta",
-                       {{"contentBlockIndex", 0}, {"delta", {{"text", text.substr(pos, 6)}}}}));
-  out += chunk(event("contentBlockStop", {{"contentBlockIndex", 0}}));
-  if (tools) {
-    out += chunk(event(
-        "contentBlockStart",
-        {{"contentBlockIndex", 1},
-         {"start", {{"toolUse", {{"toolUseId", "tooluse_mock1"}, {"name", "get_weather"}}}}}}));
-    for (const char* piece : {"{\"city\": \"Pa", "ris\", \"unit\"", ": \"celsius\"}"})
-      out += chunk(event("contentBlockDelta",
-                         {{"contentBlockIndex", 1}, {"delta", {{"toolUse", {{"input", piece}}}}}}));
-    out += chunk(event("contentBlockStop", {{"contentBlockIndex", 1}}));
+  int index = 0;
+  if (!text.empty()) {
+    int deltas = 0;
+    for (std::size_t pos = 0; pos < text.size(); pos += 6) {
+      if (plan.stream_error && deltas == 2) {
+        // Two deltas, then the exception the API sends in the stream after its 200: no
+        // contentBlockStop, no messageStop.
+        out += chunk(exception_event("modelStreamErrorException",
+                                     "The model stream failed (mock streamerror)."));
+        return out + "0\r\n\r\n";
+      }
+      out += chunk(event("contentBlockDelta", {{"contentBlockIndex", index},
+                                               {"delta", {{"text", text.substr(pos, 6)}}}}));
+      ++deltas;
+    }
+    out += chunk(event("contentBlockStop", {{"contentBlockIndex", index}}));
+    ++index;
   }
-  out += chunk(event("messageStop", {{"stopReason", tools ? "tool_use" : "end_turn"}}));
+  for (const auto& t : tools) {
+    out += chunk(event("contentBlockStart",
+                       {{"contentBlockIndex", index},
+                        {"start", {{"toolUse", {{"toolUseId", t.id}, {"name", t.name}}}}}}));
+    for (const auto& piece : t.fragments)
+      out += chunk(event("contentBlockDelta", {{"contentBlockIndex", index},
+                                               {"delta", {{"toolUse", {{"input", piece}}}}}}));
+    out += chunk(event("contentBlockStop", {{"contentBlockIndex", index}}));
+    ++index;
+  }
+  out += chunk(event("messageStop", {{"stopReason", stop}}));
   out += chunk(event("metadata", {{"usage", usage}, {"metrics", {{"latencyMs", 1}}}}));
   out += "0\r\n\r\n";
   return out;

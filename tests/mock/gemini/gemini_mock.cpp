@@ -1,5 +1,8 @@
 #include "gemini_mock.hpp"
 
+#include <string>
+#include <vector>
+
 #include <nlohmann/json.hpp>
 
 namespace infergate::mock::gemini {
@@ -63,10 +66,17 @@ json usage_json(const Answer& a, bool final_chunk) {
   return u;
 }
 
-json function_call_part() {
-  return json{
+// The model's function-call parts. Parallel calls are several functionCall parts in one
+// candidate's content ("Function calling > Parallel function calling"); only the first carries
+// the thought signature ("Thought signatures": in parallel calls, the first functionCall part).
+json function_call_parts(const Answer& a) {
+  json parts = json::array({json{
       {"functionCall", {{"name", kToolName}, {"args", {{"city", "Paris"}, {"unit", "celsius"}}}}},
-      {"thoughtSignature", kThoughtSignature}};
+      {"thoughtSignature", kThoughtSignature}}});
+  if (a.parallel)
+    parts.push_back(
+        json{{"functionCall", {{"name", kToolName2}, {"args", {{"timezone", "Europe/Paris"}}}}}});
+  return parts;
 }
 
 }  // namespace
@@ -85,7 +95,9 @@ bool parse_route(std::string_view target, Route& out) {
   if (rest.empty() || colon == std::string_view::npos || colon == 0) return false;
   if (!percent_decode(rest.substr(0, colon), out.model)) return false;
   out.method = std::string(rest.substr(colon + 1));
-  if (out.method != "generateContent" && out.method != "streamGenerateContent") return false;
+  if (out.method != "generateContent" && out.method != "streamGenerateContent" &&
+      out.method != "countTokens")
+    return false;
   out.alt_sse = false;
   out.key_in_query = false;
   while (!query.empty()) {
@@ -98,6 +110,48 @@ bool parse_route(std::string_view target, Route& out) {
   return true;
 }
 
+std::optional<std::string> count_tokens(std::string_view body, std::string_view model,
+                                        std::int64_t& total_tokens) {
+  total_tokens = 0;
+  const json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return "Invalid JSON payload received. Expected an object.";
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (!allowed(it.key(), {"contents", "generateContentRequest"})) return unknown("", it.key());
+  const bool has_contents = j.contains("contents");
+  const bool has_request = j.contains("generateContentRequest");
+  if (has_contents == has_request)
+    return "* CountTokensRequest: exactly one of contents and generateContentRequest must be set.";
+  json inner;
+  if (has_contents) {
+    inner = json::object({{"contents", j["contents"]}});
+  } else {
+    inner = j["generateContentRequest"];
+    if (!inner.is_object()) return "Invalid value at 'generate_content_request'";
+    const auto m = inner.find("model");
+    if (m == inner.end() || !m->is_string())
+      return "* GenerateContentRequest.model: model is required.";
+    if (m->get_ref<const std::string&>() != "models/" + std::string(model))
+      return "* GenerateContentRequest.model: must name the model of the request path.";
+    inner.erase("model");
+  }
+  Call call;
+  if (auto bad = parse_request(inner.dump(), call)) return bad;
+  std::int64_t n = call.prompt_tokens + static_cast<std::int64_t>(inner["contents"].size());
+  if (auto t = inner.find("tools"); t != inner.end()) {
+    for (const auto& tool : *t) {
+      auto fds = tool.find("functionDeclarations");
+      if (fds == tool.end() || !fds->is_array()) continue;
+      for (const auto& fd : *fds) {
+        n += 1;
+        if (auto d = fd.find("description"); d != fd.end() && d->is_string())
+          n += count_words(d->get_ref<const std::string&>());
+      }
+    }
+  }
+  total_tokens = n;
+  return std::nullopt;
+}
+
 std::optional<std::string> parse_request(std::string_view body, Call& call) {
   const json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return "Invalid JSON payload received. Unexpected token.";
@@ -107,6 +161,7 @@ std::optional<std::string> parse_request(std::string_view body, Call& call) {
                             "systemInstruction", "generationConfig", "cachedContent"}))
       return unknown("", it.key());
   }
+  std::vector<std::string> seen;  // for inspect=1
   auto check_parts = [&](const json& parts, const std::string& where,
                          bool user) -> std::optional<std::string> {
     if (!parts.is_array() || parts.empty())
@@ -137,16 +192,28 @@ std::optional<std::string> parse_request(std::string_view body, Call& call) {
             (fc->contains("args") && !(*fc)["args"].is_object()))
           return "* GenerateContentRequest." + where + ".functionCall: invalid.";
       }
+      // inspect=1: a functionResponse {name, response} is a tool result (named, as Gemini has
+      // no call ids here), an inlineData {mimeType, data (base64)} an image ("Content > Part").
       if (auto fr = p.find("functionResponse"); fr != p.end()) {
         if (!fr->is_object() || !fr->contains("name") || !fr->contains("response") ||
             !(*fr)["response"].is_object())
           return "* GenerateContentRequest." + where +
                  ".functionResponse: name and response (an object) are required.";
+        const json& name = (*fr)["name"];
+        seen.push_back(describe_tool_result(
+            name.is_string() ? name.get<std::string>() : name.dump(), (*fr)["response"].dump()));
       }
       if (auto d = p.find("inlineData"); d != p.end()) {
         if (!d->is_object() || !d->contains("mimeType") || !d->contains("data"))
           return "* GenerateContentRequest." + where +
                  ".inlineData: mimeType and data are required.";
+        std::string bytes;
+        if (!(*d)["mimeType"].is_string() || !(*d)["data"].is_string() ||
+            !base64_decode((*d)["data"].get_ref<const std::string&>(), bytes))
+          return "Invalid value at '" + where +
+                 ".inline_data.data' (TYPE_BYTES), Base64 decoding "
+                 "failed";
+        seen.push_back(describe_image((*d)["mimeType"].get_ref<const std::string&>(), bytes));
       }
       if (auto d = p.find("fileData"); d != p.end()) {
         if (!d->is_object() || !d->contains("fileUri"))
@@ -169,6 +236,7 @@ std::optional<std::string> parse_request(std::string_view body, Call& call) {
     if (auto e = check_parts(c.contains("parts") ? c["parts"] : json(), where, role == "user"))
       return e;
   }
+  call.inspection = inspection_text(seen);
   if (auto si = j.find("systemInstruction"); si != j.end()) {
     if (!si->is_object()) return "Invalid value at 'system_instruction'";
     if (auto e = check_parts(si->contains("parts") ? (*si)["parts"] : json(), "system_instruction",
@@ -271,8 +339,9 @@ Answer plan(const Call& call, const Behaviour& b) {
   c.prompt_tokens = call.prompt_tokens;
   c.max_tokens = call.max_tokens;
   c.last_user_text = call.last_user_text;
+  c.inspection = call.inspection;
   Answer a = plan_answer(c, b);
-  if (a.tool_call) a.completion_tokens = 1;
+  if (a.tool_call) a.completion_tokens = a.parallel ? 2 : 1;
   return a;
 }
 
@@ -283,7 +352,7 @@ std::string_view finish_reason(const Answer& a) {
 std::string response_body(const Answer& a, std::string_view model, std::string_view id) {
   json parts = json::array();
   if (a.tool_call) {
-    parts.push_back(function_call_part());
+    parts = function_call_parts(a);
   } else {
     std::string text;
     for (const auto& p : a.pieces) text += p;
@@ -302,7 +371,7 @@ std::string stream_event(const Answer& a, std::string_view model, std::string_vi
                          std::size_t i, bool last) {
   json cand = json::object();
   if (a.tool_call) {
-    cand["content"] = {{"parts", json::array({function_call_part()})}, {"role", "model"}};
+    cand["content"] = {{"parts", function_call_parts(a)}, {"role", "model"}};
   } else if (i < a.pieces.size()) {
     cand["content"] = {{"parts", json::array({json{{"text", a.pieces[i]}}})}, {"role", "model"}};
   } else {

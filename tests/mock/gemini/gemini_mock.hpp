@@ -22,7 +22,7 @@ inline constexpr std::string_view kThoughtSignature = "bW9jay10aG91Z2h0LXNpZ25hd
 // A parsed request target: POST /v1beta/models/{model}:{method}[?query].
 struct Route {
   std::string model;   // percent-decoded, without "models/"
-  std::string method;  // generateContent | streamGenerateContent
+  std::string method;  // generateContent | streamGenerateContent | countTokens
   bool alt_sse = false;
   bool key_in_query = false;  // ?key=... (the API's other way to pass the key)
 };
@@ -36,11 +36,20 @@ struct Call {
   std::int64_t max_tokens = -1;    // generationConfig.maxOutputTokens
   std::string last_user_text;
   bool has_tools = false;
+  std::string inspection;  // for inspect=1: functionResponse and inlineData parts received
 };
 
 // Validates a GenerateContentRequest as the API does (unknown fields are errors: "Invalid JSON
 // payload received. Unknown name ..."). nullopt on success, else the message for a 400.
 std::optional<std::string> parse_request(std::string_view body, Call& call);
+
+// models.countTokens ("Counting tokens"): the body has exactly one of `contents` and
+// `generateContentRequest` (whose `model` must be "models/{model}" of the path), validated as
+// parse_request validates a GenerateContentRequest. The count: words across text parts (system
+// instruction included) + 1 per content + for each function declaration 1 + the words of its
+// description. nullopt on success with `total_tokens` set, else the message for a 400.
+std::optional<std::string> count_tokens(std::string_view body, std::string_view model,
+                                        std::int64_t& total_tokens);
 
 // Google's status name for an HTTP code (429 RESOURCE_EXHAUSTED, 503 UNAVAILABLE, ...).
 std::string_view status_name(int code);

@@ -18,7 +18,9 @@ TEST(GeminiMock, Routes) {
   EXPECT_FALSE(r.key_in_query);
   ASSERT_TRUE(parse_route("/v1beta/models/m:generateContent?key=abc", r));
   EXPECT_TRUE(r.key_in_query);
-  EXPECT_FALSE(parse_route("/v1beta/models/m:countTokens", r));
+  ASSERT_TRUE(parse_route("/v1beta/models/m:countTokens", r));
+  EXPECT_EQ(r.method, "countTokens");
+  EXPECT_FALSE(parse_route("/v1beta/models/m:embedContent", r));
   EXPECT_FALSE(parse_route("/v1/chat/completions", r));
   EXPECT_FALSE(parse_route("/v1beta/models/m%4:generateContent", r));
 }
@@ -83,6 +85,73 @@ TEST(GeminiMock, Bodies) {
   const json err = json::parse(error_body(429, "slow down"));
   EXPECT_EQ(err["error"]["status"], "RESOURCE_EXHAUSTED");
   EXPECT_EQ(err["error"]["code"], 429);
+}
+
+TEST(GeminiMock, ParallelFunctionCallsArePartsOfOneContent) {
+  Behaviour b;
+  ASSERT_EQ(apply_behaviour("parallel_tools=1", b), "");
+  Call c;
+  const Answer a = plan(c, b);
+  for (const json& content :
+       {json::parse(response_body(a, "m", "i"))["candidates"][0]["content"],
+        json::parse(stream_event(a, "m", "i", 0, true).substr(6))["candidates"][0]["content"]}) {
+    const json& parts = content["parts"];
+    ASSERT_EQ(parts.size(), 2u) << content;
+    EXPECT_EQ(parts[0]["functionCall"]["name"], "get_weather");
+    EXPECT_TRUE(parts[0].contains("thoughtSignature"));
+    EXPECT_EQ(parts[1]["functionCall"]["name"], "get_time");
+    EXPECT_EQ(parts[1]["functionCall"]["args"], json({{"timezone", "Europe/Paris"}}));
+    EXPECT_FALSE(parts[1].contains("thoughtSignature"));
+  }
+}
+
+TEST(GeminiMock, InspectSaysWhatFunctionResponsesAndInlineDataArrived) {
+  const std::string png(tiny_png());
+  Call c;
+  ASSERT_FALSE(parse_request(
+      R"({"contents":[{"role":"user","parts":[{"text":"look"},{"inlineData":{"mimeType":"image/png","data":")" +
+          base64(png) +
+          R"("}}]},{"role":"model","parts":[{"functionCall":{"name":"get_weather","args":{}}}]},)"
+          R"({"role":"user","parts":[{"functionResponse":{"name":"get_weather","response":{"temp_c":18}}}]}]})",
+      c));
+  EXPECT_EQ(c.inspection, "saw: " + describe_image("image/png", png) +
+                              "; tool_result get_weather {\"temp_c\":18}");
+  Behaviour b;
+  ASSERT_EQ(apply_behaviour("inspect=1", b), "");
+  const json whole = json::parse(response_body(plan(c, b), "m", "i"));
+  EXPECT_EQ(whole["candidates"][0]["content"]["parts"][0]["text"], c.inspection);
+  Call bad;
+  EXPECT_TRUE(parse_request(
+      R"({"contents":[{"parts":[{"inlineData":{"mimeType":"image/png","data":"!!"}}]}]})", bad));
+}
+
+// "Counting tokens > models.countTokens": contents or generateContentRequest, never both.
+TEST(GeminiMock, CountTokens) {
+  std::int64_t n = -1;
+  // generateContentRequest: system 4 words, content 5 words + 1, one declaration 1 + 3 words.
+  EXPECT_FALSE(count_tokens(R"({"generateContentRequest":{"model":"models/gem",
+      "systemInstruction":{"parts":[{"text":"You are a cat."}]},
+      "contents":[{"role":"user","parts":[{"text":"The quick brown fox jumps"}]}],
+      "tools":[{"functionDeclarations":[{"name":"f","description":"find some theaters"}]}]}})",
+                            "gem", n));
+  EXPECT_EQ(n, 4 + 6 + 4);
+  EXPECT_FALSE(count_tokens(
+      R"({"contents":[{"parts":[{"text":"a b"}]},{"role":"model","parts":[{"text":"c"}]}]})", "gem",
+      n));
+  EXPECT_EQ(n, 2 + 1 + 1 + 1);
+
+  EXPECT_TRUE(count_tokens("{}", "gem", n));
+  EXPECT_TRUE(count_tokens(R"({"contents":[{"parts":[{"text":"a"}]}],
+      "generateContentRequest":{"model":"models/gem","contents":[{"parts":[{"text":"a"}]}]}})",
+                           "gem", n));
+  EXPECT_TRUE(count_tokens(R"({"generateContentRequest":{"contents":[{"parts":[{"text":"a"}]}]}})",
+                           "gem", n));
+  EXPECT_TRUE(count_tokens(R"({"generateContentRequest":{"model":"models/other",
+      "contents":[{"parts":[{"text":"a"}]}]}})",
+                           "gem", n));
+  EXPECT_TRUE(count_tokens(R"({"generateContentRequest":{"model":"models/gem",
+      "contents":[{"parts":[{"text":"a"}]}],"max_tokens":3}})",
+                           "gem", n));
 }
 
 }  // namespace

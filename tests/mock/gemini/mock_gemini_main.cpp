@@ -1,10 +1,10 @@
 // infergate-mock-gemini: a fake Gemini API provider for integration tests. It speaks
 // POST /v1beta/models/{model}:generateContent and :streamGenerateContent?alt=sse (Gemini's wire
-// format, see gemini_mock.hpp), requires an API key (x-goog-api-key header or ?key=), answers
-// invalid bodies with 400 in Google's error shape, and misbehaves on request through the OpenAI
-// mock's behaviours in the model id ("gemini-mock?tokens=3&fail=1", percent-encoded in the path)
-// or the x-mock-behaviour header. Also GET /_mock/last_request, GET /_mock/stats,
-// POST /_mock/reset. See README.md beside this file.
+// format, see gemini_mock.hpp) and :countTokens, requires an API key (x-goog-api-key header or
+// ?key=), answers invalid bodies with 400 in Google's error shape, and misbehaves on request
+// through the OpenAI mock's behaviours in the model id ("gemini-mock?tokens=3&fail=1",
+// percent-encoded in the path) or the x-mock-behaviour header. Also GET /_mock/last_request, GET
+// /_mock/stats, POST /_mock/reset. See README.md beside this file.
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -50,8 +50,8 @@ constexpr std::size_t kMaxFailKeys = 100000;
 
 struct State {
   std::mutex mu;
-  std::uint64_t requests = 0, streams_started = 0, streams_completed = 0, abandoned_streams = 0,
-                resets = 0, injected_failures = 0, next_id = 0;
+  std::uint64_t requests = 0, count_requests = 0, streams_started = 0, streams_completed = 0,
+                abandoned_streams = 0, resets = 0, injected_failures = 0, next_id = 0;
   std::map<std::string, int> fail_seen;
   json last = nullptr;
 };
@@ -120,6 +120,7 @@ asio::awaitable<bool> handle(tcp::socket& s, const Request& req, State& st) {
     {
       std::lock_guard lock(st.mu);
       j = {{"requests", st.requests},
+           {"count_requests", st.count_requests},
            {"streams_started", st.streams_started},
            {"streams_completed", st.streams_completed},
            {"abandoned_streams", st.abandoned_streams},
@@ -131,8 +132,8 @@ asio::awaitable<bool> handle(tcp::socket& s, const Request& req, State& st) {
   if (req.method() == http::verb::post && target == "/_mock/reset") {
     {
       std::lock_guard lock(st.mu);
-      st.requests = st.streams_started = st.streams_completed = st.abandoned_streams = st.resets =
-          st.injected_failures = 0;
+      st.requests = st.count_requests = st.streams_started = st.streams_completed =
+          st.abandoned_streams = st.resets = st.injected_failures = 0;
       st.fail_seen.clear();
       st.last = nullptr;
     }
@@ -204,6 +205,21 @@ asio::awaitable<bool> handle(tcp::socket& s, const Request& req, State& st) {
       co_return co_await respond(s, b.fail_status,
                                  gm::error_body(b.fail_status, "injected failure"), extra);
     }
+  }
+
+  if (route.method == "countTokens") {
+    std::int64_t n = 0;
+    if (auto bad = gm::count_tokens(req.body(), route.model, n))
+      co_return co_await respond(s, 400, gm::error_body(400, *bad));
+    {
+      std::lock_guard lock(st.mu);
+      ++st.count_requests;
+    }
+    const std::string count = std::to_string(n);
+    co_return co_await respond(s, 200,
+                               R"({"totalTokens":)" + count +
+                                   R"(,"promptTokensDetails":[{"modality":"TEXT","tokenCount":)" +
+                                   count + "}]}");
   }
 
   gm::Call call;

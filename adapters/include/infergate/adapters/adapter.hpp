@@ -70,6 +70,12 @@ class Adapter {
                                                                const Target& target,
                                                                CallContext& ctx,
                                                                api::ImageResponse& out);
+  // Counts the input tokens of `request` (a chat request without max_tokens) for the
+  // deployment's model, without generating: the provider's own count endpoint, or the local
+  // engine's tokenizer. Leaves AttemptResult::usage empty (a count is not usage).
+  virtual boost::asio::awaitable<AttemptResult> count_tokens(const api::ChatRequest& request,
+                                                             const Target& target, CallContext& ctx,
+                                                             api::CountTokensResponse& out);
 };
 
 // The result the default operations return (also for adapters that support an operation only

@@ -1,4 +1,4 @@
-// Canonical types of the non-chat operations: embeddings and image generation.
+// Canonical types of the non-chat operations: embeddings, image generation and token counting.
 //
 // Like ChatRequest, each request keeps the validated body in OpenAI's shape (the lingua franca)
 // and the typed fields the gateway and the non-OpenAI adapters act on. A client dialect (OpenAI
@@ -58,6 +58,14 @@ struct ImageResponse {
   std::int64_t created = 0;  // unix seconds
   std::vector<GeneratedImage> images;
   Usage usage;
+};
+
+// Token counting (Anthropic's POST /v1/messages/count_tokens, "Messages > Count tokens in a
+// Message"): the request is a ChatRequest (its body OpenAI-shaped, without max_tokens, never
+// streamed); the answer is how many tokens its input (system, messages, tools) takes for the
+// deployment's model. Nothing is generated, so nothing is billed as usage.
+struct CountTokensResponse {
+  std::int64_t input_tokens = 0;
 };
 
 }  // namespace infergate::api

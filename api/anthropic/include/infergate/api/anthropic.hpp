@@ -33,12 +33,22 @@
 #include <vector>
 
 #include "infergate/api/chat.hpp"
+#include "infergate/api/ops.hpp"
 
 namespace infergate::api::anthropic {
 
 // Parses and validates a Messages API body into the canonical request (ChatRequest::body is
 // OpenAI chat/completions-shaped: that is what every adapter reads). 400 naming the field.
 bool parse_messages_request(std::string_view body, ChatRequest& out, Error& err);
+
+// A count_tokens body ("Messages > Count tokens in a Message": the Messages body without
+// max_tokens) into the canonical request, validated as parse_messages_request does. Only what
+// the count endpoint takes is carried (model, system, messages, tools, tool_choice, thinking);
+// max_tokens, stream and sampling fields are accepted and ignored. Never streamed.
+bool parse_count_tokens_request(std::string_view body, ChatRequest& out, Error& err);
+
+// {"input_tokens":N}
+std::string render_count_tokens(const CountTokensResponse& response);
 
 // {"type":"error","error":{"type":"invalid_request_error"|"authentication_error"|
 // "permission_error"|"not_found_error"|"request_too_large"|"rate_limit_error"|"api_error"|
