@@ -713,19 +713,24 @@ StreamDecoder::Status StreamDecoder::decode(std::string_view event_type, std::st
     const json* msg = member(j, "message");
     if (!msg || !msg->is_object())
       return fail(malformed("upstream sent an invalid message_start"), out);
-    if (!started_) {
-      started_ = true;
-      auto ev = make_event(api::Event::Type::start);
-      ev.text = string_member(*msg, "id");
-      ev.model = string_member(*msg, "model");
-      out.push_back(std::move(ev));
-    }
-    if (const json* u = member(*msg, "usage")) {
+    const json* u = member(*msg, "usage");
+    if (u) {
       int_member(*u, "input_tokens", input_tokens_);
       int_member(*u, "cache_read_input_tokens", cache_read_);
       int_member(*u, "cache_creation_input_tokens", cache_write_);
       int_member(*u, "output_tokens", output_tokens_);
       usage_pending_ = true;
+    }
+    if (!started_) {
+      started_ = true;
+      auto ev = make_event(api::Event::Type::start);
+      ev.text = string_member(*msg, "id");
+      ev.model = string_member(*msg, "model");
+      // The prompt side is known now: an Anthropic client reads it from message_start.
+      if (u)
+        ev.usage = usage_of(clamp_count(input_tokens_), clamp_count(cache_read_),
+                            clamp_count(cache_write_), 0);
+      out.push_back(std::move(ev));
     }
   } else if (type == "content_block_start" || type == "content_block_delta" ||
              type == "content_block_stop") {

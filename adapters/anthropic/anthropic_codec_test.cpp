@@ -400,6 +400,19 @@ std::string event(std::string_view type, std::string_view data) {
   return "event: " + std::string(type) + "\ndata: " + std::string(data) + "\n\n";
 }
 
+TEST(AnthropicCodec, MessageStartCarriesThePromptUsage) {
+  const auto r = run_stream(event(
+      "message_start",
+      R"({"type":"message_start","message":{"id":"msg_u","type":"message","role":"assistant","content":[],"model":"claude","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":10,"cache_read_input_tokens":4,"output_tokens":1}}})"));
+  ASSERT_FALSE(r.events.empty());
+  const auto& start = r.events.front();
+  ASSERT_EQ(start.type, api::Event::Type::start);
+  EXPECT_TRUE(start.usage.reported);
+  EXPECT_EQ(start.usage.prompt_tokens, 14);
+  EXPECT_EQ(start.usage.cached_tokens, 4);
+  EXPECT_EQ(start.usage.completion_tokens, 0);
+}
+
 TEST(AnthropicCodec, ParallelToolCallsGetTheirOwnIndices) {
   std::string s = event(
       "message_start",

@@ -317,6 +317,7 @@ void StreamWriter::append(const Event& ev, std::string& out) {
   switch (ev.type) {
     case Event::Type::start:
       if (!started_ && !ev.text.empty()) id_ = message_id(ev.text);
+      if (!started_ && ev.usage.reported) usage_ = ev.usage;  // prompt counts known up front
       ensure_started(out);
       return;
     case Event::Type::text:

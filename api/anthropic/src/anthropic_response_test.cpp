@@ -424,6 +424,26 @@ TEST(AnthropicStream, UsageBeforeFinishAndOtherChoicesIgnored) {
   EXPECT_EQ(sse[0].data["message"]["usage"]["input_tokens"], 7);  // known at message_start
 }
 
+// An upstream that knows the prompt side at its start (Anthropic's own message_start) has it
+// passed on in message_start, as Anthropic reports it; the output count comes at the end.
+TEST(AnthropicStream, PromptUsageKnownAtTheStartIsInMessageStart) {
+  StreamWriter w("m", "msg_1");
+  std::string out;
+  Event start = start_event("msg_up");
+  start.usage = usage_event(14, 0, 4).usage;
+  w.append(start, out);
+  w.append(text_event("ok"), out);
+  w.append(usage_event(14, 3, 4), out);
+  w.append(finish_event(FinishReason::stop), out);
+  w.append_done(out);
+  auto sse = parse_sse(out);
+  const auto& u = sse[0].data["message"]["usage"];
+  EXPECT_EQ(u["input_tokens"], 10);
+  EXPECT_EQ(u["cache_read_input_tokens"], 4);
+  EXPECT_EQ(u["output_tokens"], 0);
+  EXPECT_EQ(accumulate(sse)["usage"]["output_tokens"], 3);
+}
+
 // "Streaming Messages > Error events": an `event: error` ends the stream.
 TEST(AnthropicStream, ErrorMidStream) {
   StreamWriter w("m", "msg_1");
