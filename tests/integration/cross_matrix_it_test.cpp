@@ -19,6 +19,7 @@
 
 #include "harness.hpp"
 #include "infergate/policy/keys.hpp"
+#include "mock_openai.hpp"
 
 namespace infergate::it {
 namespace {
@@ -159,26 +160,6 @@ const std::string kPng(
     "\x00\x00\x00\x00IEND\xae\x42\x60\x82",
     67);
 
-std::string base64(const std::string& bytes) {
-  static constexpr char k[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-  for (; i + 3 <= bytes.size(); i += 3) {
-    const std::uint32_t v = (std::uint32_t{p[i]} << 16) | (std::uint32_t{p[i + 1]} << 8) | p[i + 2];
-    for (int sh : {18, 12, 6, 0}) out += k[(v >> sh) & 63];
-  }
-  if (i < bytes.size()) {
-    std::uint32_t v = std::uint32_t{p[i]} << 16;
-    if (i + 1 < bytes.size()) v |= std::uint32_t{p[i + 1]} << 8;
-    out += k[(v >> 18) & 63];
-    out += k[(v >> 12) & 63];
-    out += i + 1 < bytes.size() ? k[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
 std::string expected_image_summary() {
   std::uint32_t h = 2166136261u;
   for (char c : kPng) {
@@ -258,9 +239,10 @@ json openai_request(const Case& c) {
       messages = json::array(
           {{{"role", "user"},
             {"content",
-             json::array({{{"type", "text"}, {"text", "what is in this image?"}},
-                          {{"type", "image_url"},
-                           {"image_url", {{"url", "data:image/png;base64," + base64(kPng)}}}}})}}});
+             json::array(
+                 {{{"type", "text"}, {"text", "what is in this image?"}},
+                  {{"type", "image_url"},
+                   {"image_url", {{"url", "data:image/png;base64," + mock::base64(kPng)}}}}})}}});
       break;
     default:
       messages = json::array({{{"role", "system"}, {"content", "Be brief."}},
@@ -303,12 +285,12 @@ json anthropic_request(const Case& c) {
     case Scenario::image:
       messages = json::array(
           {{{"role", "user"},
-            {"content",
-             json::array(
-                 {{{"type", "image"},
-                   {"source",
-                    {{"type", "base64"}, {"media_type", "image/png"}, {"data", base64(kPng)}}}},
-                  {{"type", "text"}, {"text", "what is in this image?"}}})}}});
+            {"content", json::array({{{"type", "image"},
+                                      {"source",
+                                       {{"type", "base64"},
+                                        {"media_type", "image/png"},
+                                        {"data", mock::base64(kPng)}}}},
+                                     {{"type", "text"}, {"text", "what is in this image?"}}})}}});
       break;
     default:
       body["system"] = "Be brief.";
